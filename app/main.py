@@ -1,0 +1,145 @@
+"""Composition root: builds sources, buffers, workers, store and windows, and wires them.
+
+Nothing else in Vigil wires components together.  Start-up order: store writer
+→ hub → analyzer → sources → window.  Shutdown runs in reverse: window timers
+→ sources (no new data) → analyzer → store writer (flush and join), so that
+every sample a source produced before shutdown reaches the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.hub import BedModel, WardHub
+from app.ward import WardConfig
+from devices.frames import DeviceState, Numeric, SampleBlock
+from devices.replay import ReplaySource
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOptions:
+    """What `vigil run` was asked to do."""
+
+    ward: WardConfig
+    data_dir: Path | None = None
+    speed: float = 1.0
+    store: bool = True
+    headless: bool = False
+    seconds: float | None = None
+    stats_json: Path | None = None
+    screenshot: Path | None = None
+    frame_rate_hz: float = 30.0
+    window_size: tuple[int, int] = (1920, 1080)
+    extra: dict = field(default_factory=dict)
+
+
+class Vigil:
+    """The running application minus its windows (usable headless and in tests).
+
+    Parameters
+    ----------
+    options
+        The run options; ``options.ward`` lists the beds.
+    """
+
+    def __init__(self, options: RunOptions) -> None:
+        self.options = options
+        self.beds: dict[str, BedModel] = {
+            b.bed_id: BedModel(b.bed_id, b.label, b.patient, b.patient_id) for b in options.ward.beds
+        }
+        self.store = None
+        self.sessions: dict[str, int] = {}
+        if options.store:
+            self._open_store()
+        self.hub = WardHub(
+            self.beds,
+            store_block=self._store_block if self.store else None,
+            store_numeric=self._store_numeric if self.store else None,
+            store_state=self._store_state if self.store else None,
+        )
+        self.sources: list[ReplaySource] = []
+        for bed in options.ward.beds:
+            if bed.record:
+                self.sources.append(ReplaySource(bed.bed_id, bed.record, self.hub, speed=options.speed))
+        self.started_at: float | None = None
+
+    # -- storage -----------------------------------------------------------------
+    def _open_store(self) -> None:
+        from app.store import open_store  # noqa: PLC0415 (keeps start-up lean without a store)
+
+        self.store = open_store(self.options.data_dir)
+        for bed in self.options.ward.beds:
+            self.sessions[bed.bed_id] = self.store.start_session(
+                bed_label=bed.label,
+                patient_name=bed.patient,
+                patient_mrn=bed.patient_id,
+                source=bed.record or "wearables",
+            )
+
+    def _store_block(self, bed_id: str, block: SampleBlock) -> None:
+        self.store.writer.submit_block(self.sessions[bed_id], block)
+
+    def _store_numeric(self, bed_id: str, numeric: Numeric) -> None:
+        self.store.writer.submit_numeric(self.sessions[bed_id], numeric)
+
+    def _store_state(self, bed_id: str, state: DeviceState) -> None:
+        self.store.writer.submit_state(self.sessions[bed_id], state)
+
+    # -- life cycle --------------------------------------------------------------
+    def start(self) -> None:
+        """Start every source."""
+        self.started_at = time.monotonic()
+        for source in self.sources:
+            source.start()
+
+    def stop(self) -> None:
+        """Stop sources, then flush and close the store (the written shutdown order)."""
+        for source in self.sources:
+            source.stop()
+        if self.store is not None:
+            self.store.close()
+
+    def stats(self, fps: list[int]) -> dict:
+        """The headless run report (see README)."""
+        counters = self.hub.counters()
+        produced = sum(s.samples_emitted for s in self.sources)
+        stored = counters["to_store"]
+        store_stats: dict = {}
+        if self.store is not None:
+            store_stats = self.store.writer.stats()
+            stored = int(store_stats.get("samples_stored", 0))
+        dropped_ring = produced - counters["to_ring"]
+        dropped_store = (produced - stored) if self.store is not None else 0
+        fps_sorted = sorted(fps)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return {
+            "beds": len(self.beds),
+            "seconds": round(time.monotonic() - (self.started_at or time.monotonic()), 3),
+            "fps": {
+                "median": float(fps_sorted[len(fps_sorted) // 2]) if fps_sorted else 0.0,
+                "p5": float(fps_sorted[int(0.05 * (len(fps_sorted) - 1))]) if fps_sorted else 0.0,
+                "per_second": fps,
+            },
+            "samples": {
+                "received": counters["received"],
+                "produced": produced,
+                "dropped": max(dropped_ring, 0) + max(dropped_store, 0),
+                "stored": stored,
+            },
+            "store": store_stats,
+            "beds_failed": [
+                {"bed": b.bed_id, "detail": b.state.detail}
+                for b in self.beds.values()
+                if b.state.state.value == "failed"
+            ],
+            "peak_rss_mb": round(usage.ru_maxrss / 1024.0, 1),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+            "pid": os.getpid(),
+        }

@@ -1,0 +1,98 @@
+"""`vigil run`: the ward monitor, on screen or headless."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from app.ward import WardConfig, WardConfigError, demo_ward_path, load_ward, replicate_ward
+
+logger = logging.getLogger(__name__)
+
+
+def ward_from_args(args: argparse.Namespace) -> WardConfig:
+    """The ward `vigil run` monitors: --ward, --record or the demo, sized by --beds."""
+    from app.ward import BedConfig  # noqa: PLC0415
+
+    if args.record:
+        beds = tuple(
+            BedConfig(f"bed{i}", f"Bed {i}", Path(r).name, Path(r).name, str(r))
+            for i, r in enumerate(args.record, start=1)
+        )
+        ward = WardConfig("Replay", beds)
+    else:
+        ward = load_ward(args.ward or demo_ward_path())
+    if args.beds:
+        ward = replicate_ward(ward, args.beds)
+    return ward
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the ward monitor; returns the process exit code."""
+    if args.headless:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    try:
+        ward = ward_from_args(args)
+        width, height = (int(v) for v in str(args.size).lower().split("x"))
+    except (WardConfigError, ValueError) as exc:
+        logger.error("cannot start", extra={"error": str(exc)})
+        sys.stderr.write(f"vigil: {exc}\n")
+        return 2
+    t0 = time.monotonic()
+    from PySide6 import QtCore, QtWidgets  # noqa: PLC0415
+
+    from app.main import RunOptions, Vigil  # noqa: PLC0415
+    from app.ui.main_window import MainWindow  # noqa: PLC0415
+
+    options = RunOptions(
+        ward=ward,
+        data_dir=args.data_dir,
+        speed=args.speed,
+        store=not args.no_store,
+        headless=args.headless,
+        seconds=args.seconds,
+        stats_json=args.stats_json,
+        screenshot=args.screenshot,
+        frame_rate_hz=args.fps,
+        window_size=(width, height),
+    )
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["vigil"])
+    app.setApplicationName("Vigil")
+    try:
+        vigil = Vigil(options)
+    except Exception as exc:  # a store that cannot open is a start-up failure with a reason
+        logger.exception("cannot start")
+        sys.stderr.write(f"vigil: cannot start: {exc}\n")
+        return 2
+    window = MainWindow(ward.title, list(vigil.beds.values()), frame_rate_hz=args.fps)
+    window.resize(width, height)
+    window.show()
+    startup_s = time.monotonic() - t0
+    logger.info("window shown", extra={"startup_s": round(startup_s, 3), "beds": len(vigil.beds)})
+    vigil.start()
+    t_start = time.monotonic()
+    if args.seconds is not None:
+        QtCore.QTimer.singleShot(int(args.seconds * 1000), app.quit)
+    code = 0
+    try:
+        app.exec()
+    finally:
+        t_end = time.monotonic()
+        if args.screenshot:
+            args.screenshot.parent.mkdir(parents=True, exist_ok=True)
+            if not window.grab().save(str(args.screenshot)):
+                sys.stderr.write(f"vigil: cannot write screenshot {args.screenshot}\n")
+                code = 1
+        window.close()
+        vigil.stop()
+        if args.stats_json:
+            stats = vigil.stats(window.frames.per_second(t_start, t_end))
+            stats["startup_s"] = round(startup_s, 3)
+            args.stats_json.parent.mkdir(parents=True, exist_ok=True)
+            args.stats_json.write_text(json.dumps(stats, indent=2))
+    return code

@@ -1,0 +1,124 @@
+"""The main window: a top bar, the ward view and the bed view, and the frame clock."""
+
+from __future__ import annotations
+
+import time
+from typing import Final
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app.hub import BedModel
+from app.ui import theme
+from app.ui.bed_view import BedView
+from app.ui.ward_view import WardView
+
+#: Waveforms are pulled from the rings at this rate (friture's frame-rate pull).
+FRAME_RATE_HZ: Final = 30
+#: Numerics and states are refreshed on a slow timer.
+TEXT_REFRESH_MS: Final = 1000
+
+
+class FrameStats:
+    """Counts rendered frames per wall-clock second (GUI thread only)."""
+
+    def __init__(self) -> None:
+        self.frame_times: list[float] = []
+
+    def tick(self, now: float) -> None:
+        """Record one rendered frame."""
+        self.frame_times.append(now)
+
+    def per_second(self, start: float, end: float) -> list[int]:
+        """Frames in each whole second between ``start`` and ``end``."""
+        n = int(end - start)
+        counts = [0] * max(n, 0)
+        for t in self.frame_times:
+            k = int(t - start)
+            if 0 <= k < n:
+                counts[k] += 1
+        return counts
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """Vigil's central-station window."""
+
+    def __init__(self, title: str, beds: list[BedModel], *, frame_rate_hz: float = FRAME_RATE_HZ) -> None:
+        super().__init__()
+        self.setWindowTitle(f"Vigil — {title}")
+        self.setStyleSheet(theme.STYLESHEET)
+        self.beds = {b.bed_id: b for b in beds}
+        central = QtWidgets.QWidget()
+        layout = QtWidgets.QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+
+        top = QtWidgets.QFrame()
+        top.setObjectName("TopBar")
+        top_layout = QtWidgets.QHBoxLayout(top)
+        top_layout.setContentsMargins(12, 6, 12, 6)
+        name = QtWidgets.QLabel("VIGIL")
+        name.setStyleSheet("font-size: 22px; font-weight: bold; color: #33ff66; letter-spacing: 3px;")
+        self._title = QtWidgets.QLabel(f"{title}  ·  {len(beds)} beds")
+        self._title.setObjectName("WardTitle")
+        self._clock = QtWidgets.QLabel("")
+        self._clock.setObjectName("Clock")
+        top_layout.addWidget(name)
+        top_layout.addSpacing(18)
+        top_layout.addWidget(self._title, 1)
+        top_layout.addWidget(self._clock)
+        layout.addWidget(top)
+
+        self.stack = QtWidgets.QStackedWidget()
+        self.ward_view = WardView(beds)
+        self.bed_view = BedView()
+        self.stack.addWidget(self.ward_view)
+        self.stack.addWidget(self.bed_view)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+
+        self.ward_view.bed_opened.connect(self.open_bed)
+        self.bed_view.back.connect(self.show_ward)
+        QtGui.QShortcut(QtGui.QKeySequence(QtCore.Qt.Key.Key_Escape), self, activated=self.show_ward)
+
+        self.frames = FrameStats()
+        self._frame_timer = QtCore.QTimer(self)
+        self._frame_timer.setTimerType(QtCore.Qt.TimerType.PreciseTimer)
+        self._frame_timer.timeout.connect(self.render_frame)
+        self._frame_timer.start(int(round(1000 / frame_rate_hz)) if frame_rate_hz > 0 else 0)
+        self._text_timer = QtCore.QTimer(self)
+        self._text_timer.timeout.connect(self.refresh_text)
+        self._text_timer.start(TEXT_REFRESH_MS)
+        self.refresh_text()
+
+    @QtCore.Slot(str)
+    def open_bed(self, bed_id: str) -> None:
+        """Show one bed in detail (GUI thread)."""
+        bed = self.beds.get(bed_id)
+        if bed is None:
+            return
+        self.bed_view.show_bed(bed)
+        self.stack.setCurrentWidget(self.bed_view)
+        self.bed_view.setFocus()
+
+    @QtCore.Slot()
+    def show_ward(self) -> None:
+        """Back to the ward (GUI thread)."""
+        self.stack.setCurrentWidget(self.ward_view)
+
+    @QtCore.Slot()
+    def render_frame(self) -> None:
+        """Pull waveforms from the rings and redraw the visible view (GUI thread)."""
+        if self.stack.currentWidget() is self.bed_view:
+            self.bed_view.refresh_waveforms()
+        else:
+            self.ward_view.refresh_waveforms()
+        self.frames.tick(time.monotonic())
+
+    @QtCore.Slot()
+    def refresh_text(self) -> None:
+        """Numerics, states and the clock (GUI thread, 1 Hz)."""
+        self._clock.setText(time.strftime("%H:%M:%S"))
+        if self.stack.currentWidget() is self.bed_view:
+            self.bed_view.refresh_text()
+        else:
+            self.ward_view.refresh_text()

@@ -1,0 +1,200 @@
+"""A sweeping waveform trace, drawn the way bedside monitors draw them.
+
+The trace is pulled from a :class:`~devices.ring.RingBuffer` at frame rate
+(DESIGN.md rule 3): each frame reads the newest window of samples and writes
+sample ``k`` at horizontal position ``k mod window``, so new data overwrites
+old data from left to right with an erase bar ahead of the write point.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui
+
+from devices.ring import RingBuffer
+
+#: Paper speed of the ECG sweep.
+SWEEP_MM_PER_S: Final = 25.0
+#: Width of the erase bar ahead of the write point, in seconds.
+ERASE_BAR_S: Final = 0.25
+#: Calibration pulse: 1 mV tall, 200 ms wide.
+CAL_PULSE_MV: Final = 1.0
+CAL_PULSE_S: Final = 0.2
+#: Shortest ECG window shown, whatever the tile width.
+MIN_WINDOW_S: Final = 6.0
+#: Space left of the trace for the calibration pulse, in seconds of sweep.
+CAL_MARGIN_S: Final = 0.45
+#: Vertical span in mV at gain ×1 (10 mm/mV on a ~30 mm tall strip).
+BASE_SPAN_MV: Final = 3.0
+#: Standard ECG display gains, largest first.
+ECG_GAINS: Final = (4.0, 2.0, 1.0, 0.5, 0.25)
+#: Frames between re-choosing the gain/scale (about 3 s at 30 frames/s), so
+#: the trace does not jump with every beat.
+GAIN_HOLD_FRAMES: Final = 90
+
+
+class SweepTrace(pg.PlotWidget):
+    """One sweeping trace bound to a ring buffer.
+
+    Parameters
+    ----------
+    colour
+        Trace colour.
+    window_s
+        Seconds across the plot.
+    calibration
+        Draw a 1 mV calibration pulse in the left margin (mV streams only).
+
+    Notes
+    -----
+    mV streams are drawn at a standard ECG gain (×0.25 … ×4 of 10 mm/mV,
+    chosen so the complexes fit, re-chosen at most every :data:`GAIN_HOLD_S`)
+    with the calibration pulse drawn at that gain, so the pulse always shows
+    what 1 mV looks like.  Other units (BIDMC's normalised units, pleth,
+    respiration) are scaled to fit.
+    """
+
+    def __init__(
+        self,
+        colour: str,
+        *,
+        window_s: float = MIN_WINDOW_S,
+        calibration: bool = False,
+        line_width: float = 1.6,
+    ) -> None:
+        super().__init__(background=None, enableMenu=False)
+        self.setMouseEnabled(False, False)
+        self.hideButtons()
+        for axis in ("left", "bottom"):
+            self.hideAxis(axis)
+        self.plotItem.setContentsMargins(0, 0, 0, 0)
+        self.plotItem.vb.setDefaultPadding(0.0)
+        self.setAttribute(QtCore.Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.setFocusPolicy(QtCore.Qt.FocusPolicy.NoFocus)
+        self.setFrameShape(self.Shape.NoFrame)
+        self.setStyleSheet("background: transparent;")
+        self.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        pen = pg.mkPen(colour, width=line_width)
+        pen.setCosmetic(True)
+        self._curve = pg.PlotCurveItem(pen=pen, connect="finite", antialias=False)
+        self.addItem(self._curve)
+        self._units = "mV"
+        self._ring: RingBuffer | None = None
+        self._window_s = window_s
+        self._x = np.empty(0)
+        self._n = 0
+        self._cal: pg.PlotCurveItem | None = None
+        self._gain_label: pg.TextItem | None = None
+        self._scale_at_frame = -(10**9)
+        self._y_lo, self._y_hi = -1.0, 2.0
+        self.gain = 1.0
+        self.frames_drawn = 0
+        self.last_end_index = -1
+        if calibration:
+            self._cal = pg.PlotCurveItem(pen=pg.mkPen(colour, width=1.4))
+            self.addItem(self._cal)
+            self._gain_label = pg.TextItem("", color=colour, anchor=(0, 1))
+            self.addItem(self._gain_label)
+        self.setYRange(self._y_lo, self._y_hi, padding=0)
+
+    def bind(self, ring: RingBuffer | None) -> None:
+        """Show ``ring`` (or nothing)."""
+        self._ring = ring
+        self._n = 0
+        self.last_end_index = -1
+        if ring is None:
+            self._curve.setData([], [])
+
+    def configure_units(self, units: str) -> None:
+        """Standard ECG gains and a calibration pulse for ``mV``; fit-to-window otherwise."""
+        self._units = units
+        for item in (self._cal, self._gain_label):
+            if item is not None:
+                item.setVisible(units == "mV")
+        self._n = 0
+
+    @property
+    def ring(self) -> RingBuffer | None:
+        """The ring currently shown."""
+        return self._ring
+
+    def set_window_s(self, window_s: float) -> None:
+        """Change the seconds across the plot."""
+        if abs(window_s - self._window_s) > 1e-6:
+            self._window_s = window_s
+            self._n = 0
+
+    @property
+    def window_s(self) -> float:
+        """Seconds across the plot."""
+        return self._window_s
+
+    def _layout(self, fs_hz: float) -> None:
+        self._n = max(2, int(round(self._window_s * fs_hz)))
+        self._x = np.arange(self._n, dtype=np.float64) / fs_hz
+        self.setXRange(-CAL_MARGIN_S, self._window_s, padding=0)
+        self._scale_at_frame = -(10**9)
+
+    def _rescale(self, samples: np.ndarray) -> None:
+        finite = samples[np.isfinite(samples)]
+        if len(finite) < 8:
+            return
+        lo, hi = np.percentile(finite, (0.5, 99.5))
+        mid = 0.5 * (lo + hi)
+        amplitude = max(float(hi - lo), 1e-6)
+        if self._units == "mV":
+            self.gain = next((g for g in ECG_GAINS if amplitude * 1.2 <= BASE_SPAN_MV / g), ECG_GAINS[-1])
+            span = BASE_SPAN_MV / self.gain
+        else:
+            span = amplitude * 1.25
+        self._y_lo, self._y_hi = mid - 0.5 * span, mid + 0.5 * span
+        self.setYRange(self._y_lo, self._y_hi, padding=0)
+        if self._cal is not None and self._units == "mV":
+            base = self._y_lo + 0.2 * span
+            x0 = -CAL_MARGIN_S + 0.05
+            self._cal.setData(
+                [x0, x0 + 0.04, x0 + 0.04, x0 + 0.04 + CAL_PULSE_S, x0 + 0.04 + CAL_PULSE_S, x0 + 0.08 + CAL_PULSE_S],
+                [base, base, base + CAL_PULSE_MV, base + CAL_PULSE_MV, base, base],
+            )
+            if self._gain_label is not None:
+                self._gain_label.setText(f"1 mV ×{self.gain:g}")
+                self._gain_label.setPos(x0, self._y_lo + 0.02 * span)
+
+    def refresh(self) -> bool:
+        """Pull the newest window and redraw; GUI thread.  False if nothing new."""
+        ring = self._ring
+        if ring is None:
+            return False
+        if self._n == 0:
+            self._layout(ring.fs_hz)
+        end = ring.end_index
+        if end == self.last_end_index:
+            return False
+        self.last_end_index = end
+        n = self._n
+        window = ring.read(end - n, end)
+        y = np.full(n, np.nan, dtype=np.float64)
+        if len(window.samples):
+            pos = np.arange(window.first_index, window.end_index) % n
+            y[pos] = window.samples
+            erase = int(ERASE_BAR_S * ring.fs_hz)
+            y[(end % n + np.arange(erase)) % n] = np.nan
+            if self.frames_drawn - self._scale_at_frame >= GAIN_HOLD_FRAMES:
+                self._rescale(window.samples)
+                self._scale_at_frame = self.frames_drawn
+        self._curve.setData(self._x, y)
+        self.frames_drawn += 1
+        return True
+
+
+def window_for_width(width_px: int, screen: QtGui.QScreen | None) -> float:
+    """Seconds a sweep of ``width_px`` shows at 25 mm/s, never under 6 s."""
+    dpi = screen.physicalDotsPerInchX() if screen is not None else 96.0
+    if not dpi or dpi < 30:
+        dpi = 96.0
+    width_mm = width_px / dpi * 25.4
+    return max(MIN_WINDOW_S, width_mm / SWEEP_MM_PER_S)
