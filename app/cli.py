@@ -23,13 +23,17 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--record", type=Path, nargs="+", help="replay these recordings, one bed each")
     p.add_argument("--beds", type=int, help="number of beds (cycles through the ward's recordings)")
     p.add_argument("--speed", type=float, default=1.0, help="replay speed factor (1 = real time)")
-    p.add_argument("--data-dir", type=Path, help="where the SQLite store lives (default: user data dir)")
+    p.add_argument(
+        "--data-dir", type=Path, help="where the SQLite store lives (default: user data dir)"
+    )
     p.add_argument("--no-store", action="store_true", help="do not record to the store")
     p.add_argument("--headless", action="store_true", help="run offscreen (tests, CI, IT checks)")
     p.add_argument("--seconds", type=float, help="exit after this many seconds")
     p.add_argument("--stats-json", type=Path, help="write run statistics as JSON on exit")
     p.add_argument("--screenshot", type=Path, help="save a PNG of the window on exit")
-    p.add_argument("--fps", type=float, default=30.0, help="waveform frame rate (0 = as fast as possible)")
+    p.add_argument(
+        "--fps", type=float, default=30.0, help="waveform frame rate (0 = as fast as possible)"
+    )
     p.add_argument("--size", default="1920x1080", help="window size WxH (default 1920x1080)")
 
 

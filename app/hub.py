@@ -27,6 +27,19 @@ logger = logging.getLogger(__name__)
 RING_SECONDS: Final = 120.0
 
 
+#: Beat marks kept per bed for drawing (about two minutes at normal rates).
+MAX_BEAT_MARKS: Final = 300
+
+
+@dataclass(frozen=True, slots=True)
+class BeatMark:
+    """A detected beat as drawn on the waveform: where it is and what it was called."""
+
+    sample_index: int
+    symbol: str
+    confidence: float = 1.0
+
+
 @dataclass
 class BedModel:
     """Everything the ward knows about one bed right now.
@@ -47,6 +60,12 @@ class BedModel:
     )
     units: dict[str, str] = field(default_factory=dict)
     last_sample_at: float = 0.0
+    beats: tuple[BeatMark, ...] = ()
+
+    def add_beats(self, marks: list[BeatMark]) -> None:
+        """Append beat marks (analyzer thread); readers see a consistent tuple."""
+        if marks:
+            self.beats = (*self.beats, *marks)[-MAX_BEAT_MARKS:]
 
     def ring(self, stream: str) -> RingBuffer | None:
         """The ring of ``stream`` or None if that stream has not arrived yet."""
@@ -143,7 +162,10 @@ class WardHub:
             return
         bed.state = state
         log = logger.warning if state.state is ConnectionState.FAILED else logger.info
-        log("bed source state", extra={"bed": bed_id, "state": state.state.value, "detail": state.detail})
+        log(
+            "bed source state",
+            extra={"bed": bed_id, "state": state.state.value, "detail": state.detail},
+        )
         if self._store_state is not None:
             try:
                 self._store_state(bed_id, state)

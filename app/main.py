@@ -52,7 +52,8 @@ class Vigil:
     def __init__(self, options: RunOptions) -> None:
         self.options = options
         self.beds: dict[str, BedModel] = {
-            b.bed_id: BedModel(b.bed_id, b.label, b.patient, b.patient_id) for b in options.ward.beds
+            b.bed_id: BedModel(b.bed_id, b.label, b.patient, b.patient_id)
+            for b in options.ward.beds
         }
         self.store = None
         self.sessions: dict[str, int] = {}
@@ -67,7 +68,9 @@ class Vigil:
         self.sources: list[ReplaySource] = []
         for bed in options.ward.beds:
             if bed.record:
-                self.sources.append(ReplaySource(bed.bed_id, bed.record, self.hub, speed=options.speed))
+                self.sources.append(
+                    ReplaySource(bed.bed_id, bed.record, self.hub, speed=options.speed)
+                )
         self.started_at: float | None = None
 
     # -- storage -----------------------------------------------------------------

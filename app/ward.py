@@ -100,5 +100,7 @@ def replicate_ward(ward: WardConfig, n_beds: int) -> WardConfig:
     beds = []
     for i in range(n_beds):
         src = ward.beds[i % len(ward.beds)]
-        beds.append(BedConfig(f"bed{i + 1}", f"Bed {i + 1}", src.patient, src.patient_id, src.record))
+        beds.append(
+            BedConfig(f"bed{i + 1}", f"Bed {i + 1}", src.patient, src.patient_id, src.record)
+        )
     return WardConfig(ward.title, tuple(beds))

@@ -24,8 +24,9 @@ class BedTile(QtWidgets.QFrame):
         self.bed = bed
         self.setObjectName("BedTile")
         self.setCursor(QtCore.Qt.CursorShape.PointingHandCursor)
-        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding,
-                           QtWidgets.QSizePolicy.Policy.Expanding)
+        self.setSizePolicy(
+            QtWidgets.QSizePolicy.Policy.Expanding, QtWidgets.QSizePolicy.Policy.Expanding
+        )
         outer = QtWidgets.QVBoxLayout(self)
         outer.setContentsMargins(8, 4, 8, 4)
         outer.setSpacing(2)
@@ -47,6 +48,7 @@ class BedTile(QtWidgets.QFrame):
         body.setSpacing(6)
         self.ecg = SweepTrace(theme.PARAMETER_COLOURS["ecg"], calibration=True)
         self.ecg.setMinimumHeight(70)
+        self.ecg.show_beats(lambda: self.bed.beats)
         body.addWidget(self.ecg, 1)
         grid = QtWidgets.QGridLayout()
         grid.setHorizontalSpacing(6)

@@ -83,6 +83,7 @@ class BedView(QtWidgets.QWidget):
     def show_bed(self, bed: BedModel) -> None:
         """Switch the view to ``bed``."""
         self.bed = bed
+        self.traces[ECG_LEAD_I].show_beats(lambda: bed.beats)
         self._title.setText(f"{bed.label}   {bed.patient}  ·  {bed.patient_id}")
         for trace in self.traces.values():
             trace.bind(None)
@@ -120,4 +121,6 @@ class BedView(QtWidgets.QWidget):
             label.setText(f"{title}  — not connected" if units is None else f"{title}  {units}")
         state = bed.state
         self._state.setText(f"● {state.state.value}  {state.detail}")
-        self._state.setStyleSheet(f"color: {theme.STATE_COLOURS.get(state.state.value, theme.TEXT_DIM)};")
+        self._state.setStyleSheet(
+            f"color: {theme.STATE_COLOURS.get(state.state.value, theme.TEXT_DIM)};"
+        )

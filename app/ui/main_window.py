@@ -42,7 +42,9 @@ class FrameStats:
 class MainWindow(QtWidgets.QMainWindow):
     """Vigil's central-station window."""
 
-    def __init__(self, title: str, beds: list[BedModel], *, frame_rate_hz: float = FRAME_RATE_HZ) -> None:
+    def __init__(
+        self, title: str, beds: list[BedModel], *, frame_rate_hz: float = FRAME_RATE_HZ
+    ) -> None:
         super().__init__()
         self.setWindowTitle(f"Vigil — {title}")
         self.setStyleSheet(theme.STYLESHEET)
@@ -57,7 +59,9 @@ class MainWindow(QtWidgets.QMainWindow):
         top_layout = QtWidgets.QHBoxLayout(top)
         top_layout.setContentsMargins(12, 6, 12, 6)
         name = QtWidgets.QLabel("VIGIL")
-        name.setStyleSheet("font-size: 22px; font-weight: bold; color: #33ff66; letter-spacing: 3px;")
+        name.setStyleSheet(
+            "font-size: 22px; font-weight: bold; color: #33ff66; letter-spacing: 3px;"
+        )
         self._title = QtWidgets.QLabel(f"{title}  ·  {len(beds)} beds")
         self._title.setObjectName("WardTitle")
         self._clock = QtWidgets.QLabel("")
@@ -78,7 +82,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
         self.ward_view.bed_opened.connect(self.open_bed)
         self.bed_view.back.connect(self.show_ward)
-        QtGui.QShortcut(QtGui.QKeySequence(QtCore.Qt.Key.Key_Escape), self, activated=self.show_ward)
+        QtGui.QShortcut(
+            QtGui.QKeySequence(QtCore.Qt.Key.Key_Escape), self, activated=self.show_ward
+        )
 
         self.frames = FrameStats()
         self._frame_timer = QtCore.QTimer(self)

@@ -54,14 +54,18 @@ class NumericBox(QtWidgets.QWidget):
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
         layout.setSpacing(0)
-        self._title = QtWidgets.QLabel(f"{label}  <span style='color:{theme.TEXT_DIM}'>{unit}</span>")
+        self._title = QtWidgets.QLabel(
+            f"{label}  <span style='color:{theme.TEXT_DIM}'>{unit}</span>"
+        )
         self._title.setObjectName("NumericName")
         self._title.setStyleSheet(f"color: {colour};")
         self._title.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self._value = QtWidgets.QLabel("--")
         self._value.setObjectName("NumericValue")
         self._value.setStyleSheet(f"color: {colour}; font-size: {value_px}px;")
-        self._value.setAlignment(QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter)
+        self._value.setAlignment(
+            QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter
+        )
         layout.addWidget(self._title)
         layout.addWidget(self._value)
 

@@ -8,13 +8,20 @@ old data from left to right with an erase bar ahead of the write point.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
+from app.hub import BeatMark
 from devices.ring import RingBuffer
+
+#: Beat tick colours by AAMI class; N in the trace colour.
+BEAT_COLOURS: Final = {"S": "#ffb000", "V": "#ff4060", "F": "#ff8c00", "Q": "#9aa4ae"}
+#: Labels drawn per trace at most (S/V/F beats in view).
+MAX_BEAT_LABELS: Final = 24
 
 #: Paper speed of the ECG sweep.
 SWEEP_MM_PER_S: Final = 25.0
@@ -100,6 +107,39 @@ class SweepTrace(pg.PlotWidget):
             self._gain_label = pg.TextItem("", color=colour, anchor=(0, 1))
             self.addItem(self._gain_label)
         self.setYRange(self._y_lo, self._y_hi, padding=0)
+        self._colour = colour
+        self._beats: Callable[[], Sequence[BeatMark]] | None = None
+        self._ticks = pg.ScatterPlotItem(symbol="t1", size=9, pen=None)
+        self.addItem(self._ticks)
+        self._labels: list[pg.TextItem] = []
+
+    def show_beats(self, beats: Callable[[], Sequence[BeatMark]] | None) -> None:
+        """Draw beat ticks from ``beats()`` (called each frame on the GUI thread)."""
+        self._beats = beats
+
+    def _draw_beats(self, first: int, end: int, fs_hz: float) -> None:
+        marks = [b for b in (self._beats() if self._beats else ()) if first <= b.sample_index < end]
+        n = self._n
+        if not marks:
+            self._ticks.setData([], [])
+        else:
+            xs = np.array([(b.sample_index % n) / fs_hz for b in marks])
+            top = self._y_hi - 0.06 * (self._y_hi - self._y_lo)
+            brushes = [pg.mkBrush(BEAT_COLOURS.get(b.symbol, self._colour)) for b in marks]
+            self._ticks.setData(xs, np.full(len(xs), top), brush=brushes)
+        labelled = [b for b in marks if b.symbol in BEAT_COLOURS][-MAX_BEAT_LABELS:]
+        while len(self._labels) < len(labelled):
+            item = pg.TextItem("", anchor=(0.5, 0))
+            self.addItem(item)
+            self._labels.append(item)
+        y = self._y_hi - 0.1 * (self._y_hi - self._y_lo)
+        for item, mark in zip(self._labels, labelled, strict=False):
+            item.setText(mark.symbol)
+            item.setColor(BEAT_COLOURS[mark.symbol])
+            item.setPos((mark.sample_index % n) / fs_hz, y)
+            item.setVisible(True)
+        for item in self._labels[len(labelled) :]:
+            item.setVisible(False)
 
     def bind(self, ring: RingBuffer | None) -> None:
         """Show ``ring`` (or nothing)."""
@@ -147,7 +187,9 @@ class SweepTrace(pg.PlotWidget):
         mid = 0.5 * (lo + hi)
         amplitude = max(float(hi - lo), 1e-6)
         if self._units == "mV":
-            self.gain = next((g for g in ECG_GAINS if amplitude * 1.2 <= BASE_SPAN_MV / g), ECG_GAINS[-1])
+            self.gain = next(
+                (g for g in ECG_GAINS if amplitude * 1.2 <= BASE_SPAN_MV / g), ECG_GAINS[-1]
+            )
             span = BASE_SPAN_MV / self.gain
         else:
             span = amplitude * 1.25
@@ -157,7 +199,14 @@ class SweepTrace(pg.PlotWidget):
             base = self._y_lo + 0.2 * span
             x0 = -CAL_MARGIN_S + 0.05
             self._cal.setData(
-                [x0, x0 + 0.04, x0 + 0.04, x0 + 0.04 + CAL_PULSE_S, x0 + 0.04 + CAL_PULSE_S, x0 + 0.08 + CAL_PULSE_S],
+                [
+                    x0,
+                    x0 + 0.04,
+                    x0 + 0.04,
+                    x0 + 0.04 + CAL_PULSE_S,
+                    x0 + 0.04 + CAL_PULSE_S,
+                    x0 + 0.08 + CAL_PULSE_S,
+                ],
                 [base, base, base + CAL_PULSE_MV, base + CAL_PULSE_MV, base, base],
             )
             if self._gain_label is not None:
@@ -187,6 +236,8 @@ class SweepTrace(pg.PlotWidget):
                 self._rescale(window.samples)
                 self._scale_at_frame = self.frames_drawn
         self._curve.setData(self._x, y)
+        if self._beats is not None:
+            self._draw_beats(end - n + int(ERASE_BAR_S * ring.fs_hz), end, ring.fs_hz)
         self.frames_drawn += 1
         return True
 
