@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app import __version__
 from app.hub import BedModel, WardHub
 from app.ward import WardConfig
 from devices.frames import DeviceState, Numeric, SampleBlock
@@ -55,15 +56,14 @@ class Vigil:
             b.bed_id: BedModel(b.bed_id, b.label, b.patient, b.patient_id)
             for b in options.ward.beds
         }
-        self.store = None
+        self.writer = None
+        self.store_file: Path | None = None
         self.sessions: dict[str, int] = {}
-        if options.store:
-            self._open_store()
         self.hub = WardHub(
             self.beds,
-            store_block=self._store_block if self.store else None,
-            store_numeric=self._store_numeric if self.store else None,
-            store_state=self._store_state if self.store else None,
+            store_block=self._store_block if options.store else None,
+            store_numeric=self._store_numeric if options.store else None,
+            store_state=self._store_state if options.store else None,
         )
         self.sources: list[ReplaySource] = []
         for bed in options.ward.beds:
@@ -75,29 +75,35 @@ class Vigil:
 
     # -- storage -----------------------------------------------------------------
     def _open_store(self) -> None:
-        from app.store import open_store  # noqa: PLC0415 (keeps start-up lean without a store)
+        from app.store import StoreWriter, store_path  # noqa: PLC0415 (sqlite-utils loads here)
 
-        self.store = open_store(self.options.data_dir)
+        self.store_file = store_path(self.options.data_dir)
+        self.writer = StoreWriter(self.store_file, app_version=__version__)
+        self.writer.start()
         for bed in self.options.ward.beds:
-            self.sessions[bed.bed_id] = self.store.start_session(
+            self.sessions[bed.bed_id] = self.writer.start_session(
+                bed.bed_id,
                 bed_label=bed.label,
                 patient_name=bed.patient,
-                patient_mrn=bed.patient_id,
+                patient_id=bed.patient_id,
                 source=bed.record or "wearables",
             )
+        logger.info("recording to store", extra={"path": str(self.store_file)})
 
     def _store_block(self, bed_id: str, block: SampleBlock) -> None:
-        self.store.writer.submit_block(self.sessions[bed_id], block)
+        self.writer.submit_block(self.sessions[bed_id], block)
 
     def _store_numeric(self, bed_id: str, numeric: Numeric) -> None:
-        self.store.writer.submit_numeric(self.sessions[bed_id], numeric)
+        self.writer.submit_numeric(self.sessions[bed_id], numeric)
 
     def _store_state(self, bed_id: str, state: DeviceState) -> None:
-        self.store.writer.submit_state(self.sessions[bed_id], state)
+        self.writer.submit_state(self.sessions[bed_id], state)
 
     # -- life cycle --------------------------------------------------------------
     def start(self) -> None:
-        """Start every source."""
+        """Open the store, then start every source (the written start-up order)."""
+        if self.options.store:
+            self._open_store()
         self.started_at = time.monotonic()
         for source in self.sources:
             source.start()
@@ -106,8 +112,11 @@ class Vigil:
         """Stop sources, then flush and close the store (the written shutdown order)."""
         for source in self.sources:
             source.stop()
-        if self.store is not None:
-            self.store.close()
+        if self.writer is not None:
+            for session_id in self.sessions.values():
+                self.writer.end_session(session_id)
+            if not self.writer.stop(timeout=10.0):
+                logger.error("store writer did not finish flushing", extra=self.writer.stats())
 
     def stats(self, fps: list[int]) -> dict:
         """The headless run report (see README)."""
@@ -115,11 +124,11 @@ class Vigil:
         produced = sum(s.samples_emitted for s in self.sources)
         stored = counters["to_store"]
         store_stats: dict = {}
-        if self.store is not None:
-            store_stats = self.store.writer.stats()
+        if self.writer is not None:
+            store_stats = {**self.writer.stats(), "path": str(self.store_file)}
             stored = int(store_stats.get("samples_stored", 0))
         dropped_ring = produced - counters["to_ring"]
-        dropped_store = (produced - stored) if self.store is not None else 0
+        dropped_store = (produced - stored) if self.writer is not None else 0
         fps_sorted = sorted(fps)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         return {

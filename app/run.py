@@ -74,7 +74,14 @@ def run(args: argparse.Namespace) -> int:
     window.show()
     startup_s = time.monotonic() - t0
     logger.info("window shown", extra={"startup_s": round(startup_s, 3), "beds": len(vigil.beds)})
-    vigil.start()
+    try:
+        vigil.start()
+    except Exception as exc:  # e.g. StoreError naming an unusable store file
+        logger.exception("cannot start")
+        sys.stderr.write(f"vigil: cannot start: {exc}\n")
+        vigil.stop()
+        window.close()
+        return 2
     t_start = time.monotonic()
     gui_cpu_start = time.thread_time()
     if args.seconds is not None:
