@@ -27,6 +27,11 @@ logger = logging.getLogger(__name__)
 RING_SECONDS: Final = 120.0
 
 
+#: Source name of numerics computed by Vigil's own ECG analysis.
+ECG_ANALYSIS_SOURCE: Final = "ECG analysis"
+#: Seconds an ECG-derived HR keeps precedence over a device-reported HR.
+HR_PRECEDENCE_S: Final = 10.0
+
 #: Beat marks kept per bed for drawing (about two minutes at normal rates).
 MAX_BEAT_MARKS: Final = 300
 
@@ -121,6 +126,11 @@ class WardHub:
         bed = self._bed(bed_id)
         if bed is None:
             return
+        if block.fs_hz <= 0:
+            # Event-timed streams (RR intervals from a chest strap, one value per
+            # beat) are recorded but have no ring: views draw sampled signals only.
+            self._queue_block(bed_id, block, n)
+            return
         ring = bed.rings.get(block.stream)
         if ring is None or ring.fs_hz != block.fs_hz:
             with self._lock:
@@ -131,22 +141,34 @@ class WardHub:
                     bed.units = {**bed.units, block.stream: block.units}
         stored = ring.push(block.first_index, block.samples)
         bed.last_sample_at = self._clock()
-        queued = 0
-        if self._store_block is not None:
-            try:
-                self._store_block(bed_id, block)
-                queued = n
-            except Exception:  # the store reports its own failures as technical alarms
-                logger.exception("store queue refused a block", extra={"bed": bed_id})
         with self._lock:
             self.samples_to_ring += stored
-            self.samples_to_store += queued
+        self._queue_block(bed_id, block, n)
+
+    def _queue_block(self, bed_id: str, block: SampleBlock, n: int) -> None:
+        if self._store_block is None:
+            return
+        try:
+            self._store_block(bed_id, block)
+        except Exception:  # the store reports its own failures as technical alarms
+            logger.exception("store queue refused a block", extra={"bed": bed_id})
+            return
+        with self._lock:
+            self.samples_to_store += n
 
     def on_numeric(self, bed_id: str, numeric: Numeric) -> None:
         """Receive a numeric; called on a source or analyzer thread."""
         bed = self._bed(bed_id)
         if bed is None:
             return
+        if numeric.name == "hr" and numeric.source != ECG_ANALYSIS_SOURCE:
+            # HR counted from the ECG outranks a device's own HR while it is fresh.
+            ecg_hr = bed.numerics.get("hr")
+            fresh = self._clock() - bed.numeric_received_at.get("hr", -1e9) < HR_PRECEDENCE_S
+            if ecg_hr is not None and ecg_hr.source == ECG_ANALYSIS_SOURCE and fresh:
+                numeric = Numeric(
+                    "hr_device", numeric.value, numeric.units, numeric.t_s, numeric.source
+                )
         bed.numerics = {**bed.numerics, numeric.name: numeric}
         bed.numeric_received_at = {**bed.numeric_received_at, numeric.name: self._clock()}
         if self._store_numeric is not None:

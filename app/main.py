@@ -1,9 +1,11 @@
 """Composition root: builds sources, buffers, workers, store and windows, and wires them.
 
-Nothing else in Vigil wires components together.  Start-up order: store writer
-→ hub → analyzer → sources → window.  Shutdown runs in reverse: window timers
-→ sources (no new data) → analyzer → store writer (flush and join), so that
-every sample a source produced before shutdown reaches the store.
+Nothing else in Vigil wires components together.  The window is shown first
+(nothing slow is on that path: torch loads on the inference thread, the store
+opens after the window is up).  Then: store writer → analyzer → sources.
+Shutdown: window timers → sources (no new data) → analyzer → store writer
+(flush and join), so every sample a source produced before shutdown reaches
+the store.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from pathlib import Path
 from app import __version__
 from app.hub import BedModel, WardHub
 from app.ward import WardConfig
-from devices.frames import DeviceState, Numeric, SampleBlock
+from devices.frames import ECG_LEAD_I, DeviceState, Numeric, SampleBlock
 from devices.replay import ReplaySource
+from inference.pipeline import CLASSES, Beat
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +35,7 @@ class RunOptions:
     data_dir: Path | None = None
     speed: float = 1.0
     store: bool = True
+    analysis: bool = True
     headless: bool = False
     seconds: float | None = None
     stats_json: Path | None = None
@@ -71,6 +75,13 @@ class Vigil:
                 self.sources.append(
                     ReplaySource(bed.bed_id, bed.record, self.hub, speed=options.speed)
                 )
+        self.analysis = None
+        if options.analysis:
+            from app.analysis import AnalysisWorker  # noqa: PLC0415
+
+            self.analysis = AnalysisWorker(
+                self.beds, self.hub, store_beat=self._store_beat if options.store else None
+            )
         self.started_at: float | None = None
 
     # -- storage -----------------------------------------------------------------
@@ -99,12 +110,24 @@ class Vigil:
     def _store_state(self, bed_id: str, state: DeviceState) -> None:
         self.writer.submit_state(self.sessions[bed_id], state)
 
+    def _store_beat(self, bed_id: str, beat: Beat, model_version: str) -> None:
+        self.writer.submit_beat(
+            self.sessions[bed_id],
+            ECG_LEAD_I,
+            beat.sample_index,
+            beat.symbol,
+            probabilities=dict(zip(CLASSES, beat.probabilities, strict=True)),
+            model_version=model_version,
+        )
+
     # -- life cycle --------------------------------------------------------------
     def start(self) -> None:
         """Open the store, then start every source (the written start-up order)."""
         if self.options.store:
             self._open_store()
         self.started_at = time.monotonic()
+        if self.analysis is not None:
+            self.analysis.start()
         for source in self.sources:
             source.start()
 
@@ -112,6 +135,8 @@ class Vigil:
         """Stop sources, then flush and close the store (the written shutdown order)."""
         for source in self.sources:
             source.stop()
+        if self.analysis is not None:
+            self.analysis.stop()
         if self.writer is not None:
             for session_id in self.sessions.values():
                 self.writer.end_session(session_id)
@@ -146,6 +171,7 @@ class Vigil:
                 "stored": stored,
             },
             "store": store_stats,
+            "analysis": self.analysis.stats() if self.analysis is not None else {},
             "beds_failed": [
                 {"bed": b.bed_id, "detail": b.state.detail}
                 for b in self.beds.values()

@@ -22,7 +22,9 @@ def _progress(i: int, n: int, label: str, t0: float) -> None:
     width = 28
     done = int(width * i / max(n, 1))
     elapsed = time.monotonic() - t0
-    sys.stderr.write(f"\r[{'#' * done}{'.' * (width - done)}] {i}/{n} {label:<24.24} {elapsed:6.1f}s")
+    sys.stderr.write(
+        f"\r[{'#' * done}{'.' * (width - done)}] {i}/{n} {label:<24.24} {elapsed:6.1f}s"
+    )
     if i == n:
         sys.stderr.write("\n")
     sys.stderr.flush()
@@ -48,11 +50,17 @@ def record_name(path: str) -> str:
 
 def analyze_main(argv: Sequence[str]) -> int:
     """`vigil analyze RECORD... --out DIR [--lead N] [--model PATH]`."""
-    p = argparse.ArgumentParser(prog="vigil analyze", description="Detect and classify beats in recordings")
-    p.add_argument("records", nargs="+", help="WFDB record paths (no extension) or BIDMC *_Signals.csv[.gz]")
+    p = argparse.ArgumentParser(
+        prog="vigil analyze", description="Detect and classify beats in recordings"
+    )
+    p.add_argument(
+        "records", nargs="+", help="WFDB record paths (no extension) or BIDMC *_Signals.csv[.gz]"
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--lead", type=int, default=0, help="ECG lead for QRS detection (0 = primary)")
-    p.add_argument("--model", type=Path, help="beat model (.safetensors); default: the shipped model")
+    p.add_argument(
+        "--model", type=Path, help="beat model (.safetensors); default: the shipped model"
+    )
     args = p.parse_args(argv)
     from devices.recording import RecordingError  # noqa: PLC0415
     from inference.annotations import write_beat_annotations  # noqa: PLC0415
@@ -96,7 +104,9 @@ def analyze_main(argv: Sequence[str]) -> int:
         )
     _progress(len(args.records), len(args.records), "done", t0)
     (args.out / "analysis.json").write_text(
-        json.dumps({"model_version": classifier.version, "records": summary, "failed": failed}, indent=2)
+        json.dumps(
+            {"model_version": classifier.version, "records": summary, "failed": failed}, indent=2
+        )
     )
     if failed:
         sys.stderr.write(f"vigil analyze: {len(failed)} of {len(args.records)} record(s) failed\n")
@@ -106,12 +116,18 @@ def analyze_main(argv: Sequence[str]) -> int:
 
 def evaluate_main(argv: Sequence[str]) -> int:
     """`vigil evaluate --ref DIR --test DIR [--records ...] [--json OUT] [--from-start]`."""
-    p = argparse.ArgumentParser(prog="vigil evaluate", description="ANSI/AAMI EC57 beat-by-beat report")
+    p = argparse.ArgumentParser(
+        prog="vigil evaluate", description="ANSI/AAMI EC57 beat-by-beat report"
+    )
     p.add_argument("--ref", type=Path, required=True, help="folder with reference .hea/.atr")
-    p.add_argument("--test", type=Path, required=True, help="folder with .vig files from `vigil analyze`")
+    p.add_argument(
+        "--test", type=Path, required=True, help="folder with .vig files from `vigil analyze`"
+    )
     p.add_argument("--records", nargs="+", help="records to score (default: all with a reference)")
     p.add_argument("--json", type=Path, help="write the report as JSON")
-    p.add_argument("--from-start", action="store_true", help="score from the start, not from minute 5")
+    p.add_argument(
+        "--from-start", action="store_true", help="score from the start, not from minute 5"
+    )
     args = p.parse_args(argv)
     from inference.ec57 import evaluate_dirs  # noqa: PLC0415
 

@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         speed=args.speed,
         store=not args.no_store,
+        analysis=not args.no_analysis,
         headless=args.headless,
         seconds=args.seconds,
         stats_json=args.stats_json,

@@ -171,7 +171,11 @@ def heart_rate_bpm(beat_samples: Sequence[int], fs_hz: float, now_sample: int) -
     Only beats within :data:`HR_LOOKBACK_S` of ``now_sample`` count; NaN when
     fewer than three such beats exist (too little to call a rate).
     """
-    recent = [b for b in beat_samples[-(HR_AVERAGE_BEATS + 1) :] if now_sample - b <= HR_LOOKBACK_S * fs_hz]
+    recent = [
+        b
+        for b in beat_samples[-(HR_AVERAGE_BEATS + 1) :]
+        if now_sample - b <= HR_LOOKBACK_S * fs_hz
+    ]
     if len(recent) < 3:
         return math.nan
     rr = np.diff(recent) / fs_hz
@@ -196,7 +200,11 @@ class RecordAnalysis:
 
 
 def analyze_leads(
-    leads: np.ndarray, fs_hz: float, classifier: BeatClassifier | None, *, block_s: float = OFFLINE_BLOCK_S
+    leads: np.ndarray,
+    fs_hz: float,
+    classifier: BeatClassifier | None,
+    *,
+    block_s: float = OFFLINE_BLOCK_S,
 ) -> list[Beat]:
     """Run the streaming analyzer over ``(n_leads, n)`` samples in large blocks."""
     leads = np.atleast_2d(np.asarray(leads, dtype=np.float64))
@@ -209,7 +217,9 @@ def analyze_leads(
     return beats
 
 
-def analyze_record(path: str | Path, classifier: BeatClassifier | None, *, lead: int = 0) -> RecordAnalysis:
+def analyze_record(
+    path: str | Path, classifier: BeatClassifier | None, *, lead: int = 0
+) -> RecordAnalysis:
     """Analyse a WFDB record or BIDMC CSV recording.
 
     Parameters
