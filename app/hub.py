@@ -109,6 +109,10 @@ class WardHub:
         self.samples_to_ring = 0
         self.samples_to_store = 0
         self.unknown_bed_blocks = 0
+        #: Called after a numeric is recorded, on the delivering thread.
+        self.numeric_listeners: list[Callable[[str, Numeric], None]] = []
+        #: Called after a state change is recorded, on the delivering thread.
+        self.state_listeners: list[Callable[[str, DeviceState], None]] = []
 
     def _bed(self, bed_id: str) -> BedModel | None:
         bed = self.beds.get(bed_id)
@@ -176,6 +180,11 @@ class WardHub:
                 self._store_numeric(bed_id, numeric)
             except Exception:
                 logger.exception("store queue refused a numeric", extra={"bed": bed_id})
+        for listener in self.numeric_listeners:
+            try:
+                listener(bed_id, numeric)
+            except Exception:  # alarm logic must never take a source down
+                logger.exception("numeric listener failed", extra={"bed": bed_id})
 
     def on_state(self, bed_id: str, state: DeviceState) -> None:
         """Receive a connection-state change; called on a source thread."""
@@ -193,6 +202,11 @@ class WardHub:
                 self._store_state(bed_id, state)
             except Exception:
                 logger.exception("store queue refused a state", extra={"bed": bed_id})
+        for listener in self.state_listeners:
+            try:
+                listener(bed_id, state)
+            except Exception:
+                logger.exception("state listener failed", extra={"bed": bed_id})
 
     def counters(self) -> dict[str, int]:
         """A consistent snapshot of the sample counters."""

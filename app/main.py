@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app import __version__
+from app.alarms import AlarmLogEntry
+from app.clinical import ClinicalWatch
 from app.hub import BedModel, WardHub
 from app.ward import WardConfig
 from devices.frames import ECG_LEAD_I, DeviceState, Numeric, SampleBlock
@@ -36,6 +38,7 @@ class RunOptions:
     speed: float = 1.0
     store: bool = True
     analysis: bool = True
+    audio: bool = True
     headless: bool = False
     seconds: float | None = None
     stats_json: Path | None = None
@@ -75,6 +78,9 @@ class Vigil:
                 self.sources.append(
                     ReplaySource(bed.bed_id, bed.record, self.hub, speed=options.speed)
                 )
+        self.clinical = self._build_clinical()
+        self.hub.numeric_listeners.append(self.clinical.on_numeric)
+        self.hub.state_listeners.append(self.clinical.on_state)
         self.analysis = None
         if options.analysis:
             from app.analysis import AnalysisWorker  # noqa: PLC0415
@@ -83,6 +89,47 @@ class Vigil:
                 self.beds, self.hub, store_beat=self._store_beat if options.store else None
             )
         self.started_at: float | None = None
+
+    def _build_clinical(self) -> ClinicalWatch:
+        audio = None
+        if self.options.audio:
+            from app.alarms import AudioOut  # noqa: PLC0415
+
+            audio = AudioOut()
+        self.audio = audio
+        self._event_ids: dict[int, int] = {}
+        return ClinicalWatch(self.beds, audio=audio, on_log=self._store_alarm_log)
+
+    def _store_alarm_log(self, entry: AlarmLogEntry) -> None:
+        """Upsert one alarm-log entry into the store (called under the alarm lock; a queue put)."""
+        if self.writer is None or entry.bed_id not in self.sessions:
+            return
+        event_id = self._event_ids.get(entry.entry_id)
+        if event_id is None:
+            event_id = self.writer.submit_event(
+                self.sessions[entry.bed_id],
+                entry.kind,
+                entry.priority.name.lower(),
+                entry.t_on,
+                offset_s=entry.t_off,
+                value=entry.value,
+                limit=entry.limit,
+                details={
+                    "message": entry.message,
+                    "technical": entry.technical,
+                    "latching": entry.latching,
+                    "source": entry.source,
+                    "source_t_s": entry.source_t_s,
+                },
+            )
+            self._event_ids[entry.entry_id] = event_id
+        else:
+            self.writer.update_event(
+                event_id,
+                offset_s=entry.t_off,
+                acknowledged_by=entry.ack_by or None,
+                acknowledged_at=entry.t_ack,
+            )
 
     # -- storage -----------------------------------------------------------------
     def _open_store(self) -> None:
@@ -126,6 +173,8 @@ class Vigil:
         if self.options.store:
             self._open_store()
         self.started_at = time.monotonic()
+        if self.audio is not None:
+            self.audio.start()
         if self.analysis is not None:
             self.analysis.start()
         for source in self.sources:
@@ -137,6 +186,8 @@ class Vigil:
             source.stop()
         if self.analysis is not None:
             self.analysis.stop()
+        if self.audio is not None:
+            self.audio.close()
         if self.writer is not None:
             for session_id in self.sessions.values():
                 self.writer.end_session(session_id)
@@ -172,6 +223,15 @@ class Vigil:
             },
             "store": store_stats,
             "analysis": self.analysis.stats() if self.analysis is not None else {},
+            "alarms": [
+                {
+                    "bed": e.bed_id,
+                    "kind": e.kind,
+                    "priority": e.priority.name.lower(),
+                    "message": e.message,
+                }
+                for e in self.clinical.manager.log_entries()
+            ],
             "beds_failed": [
                 {"bed": b.bed_id, "detail": b.state.detail}
                 for b in self.beds.values()

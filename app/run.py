@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         speed=args.speed,
         store=not args.no_store,
         analysis=not args.no_analysis,
+        audio=not (args.headless or args.mute),
         headless=args.headless,
         seconds=args.seconds,
         stats_json=args.stats_json,
@@ -70,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
         logger.exception("cannot start")
         sys.stderr.write(f"vigil: cannot start: {exc}\n")
         return 2
-    window = MainWindow(ward.title, list(vigil.beds.values()), frame_rate_hz=args.fps)
+    window = MainWindow(
+        ward.title, list(vigil.beds.values()), clinical=vigil.clinical, frame_rate_hz=args.fps
+    )
     window.resize(width, height)
     window.show()
     startup_s = time.monotonic() - t0

@@ -1,7 +1,7 @@
 """Vigil's alarm system, free of Qt: state machine, visual timing, tones and audio.
 
 The Qt views of it live in ``app/alarms/ui`` (owned by the UI).  Conditions come
-from analyzers as :class:`~inference.vitals.AlarmCondition` (re-exported here).
+from analyzers as :class:`~inference.conditions.AlarmCondition` (re-exported here).
 """
 
 from app.alarms.audio import AudioOut, AudioSink, BurstScheduler
@@ -15,7 +15,7 @@ from app.alarms.manager import (
 )
 from app.alarms.tones import TONES, ToneSpec, render_burst, tone_spec
 from app.alarms.visual import COLOUR, FLASH_HZ, TEXT_COLOUR, indicator_lit
-from inference.vitals import AlarmCondition, Priority
+from inference.conditions import AlarmCondition, Priority
 
 __all__ = [
     "COLOUR",

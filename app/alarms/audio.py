@@ -29,7 +29,7 @@ from typing import Final, Protocol
 import numpy as np
 
 from app.alarms.tones import DEFAULT_SAMPLE_RATE_HZ, render_burst, tone_spec
-from inference.vitals import Priority
+from inference.conditions import Priority
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The ward's alarm state machine (IEC 60601-1-8), free of Qt.
 
-Analyzers submit :class:`~inference.vitals.AlarmCondition` updates (raise or
+Analyzers submit :class:`~inference.conditions.AlarmCondition` updates (raise or
 clear); staff acknowledge and pause audio; :meth:`AlarmManager.tick` advances
 time.  The manager decides what each bed shows and what the speaker plays, and
 writes an alarm log.
@@ -47,7 +47,7 @@ from typing import Final
 
 from app.alarms.audio import AudioSink
 from app.alarms.visual import indicator_lit
-from inference.vitals import AlarmCondition, Priority
+from inference.conditions import AlarmCondition, Priority
 
 logger = logging.getLogger(__name__)
 

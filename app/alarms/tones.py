@@ -44,7 +44,7 @@ from typing import Final
 
 import numpy as np
 
-from inference.vitals import Priority
+from inference.conditions import Priority
 
 DEFAULT_SAMPLE_RATE_HZ: Final = 44100
 
@@ -182,7 +182,7 @@ def render_burst(priority: Priority, sample_rate: int = DEFAULT_SAMPLE_RATE_HZ) 
     Parameters
     ----------
     priority
-        :class:`~inference.vitals.Priority` HIGH, MEDIUM or LOW.
+        :class:`~inference.conditions.Priority` HIGH, MEDIUM or LOW.
     sample_rate
         Output rate in Hz (at least 8000; 5f of the fundamental must fit below
         Nyquist for all harmonics to be present, i.e. >= 16 kHz at 660 Hz).

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Final
 
-from inference.vitals import Priority
+from inference.conditions import Priority
 
 FLASH_HZ: Final = {Priority.HIGH: 2.0, Priority.MEDIUM: 0.6}
 FLASH_DUTY: Final = 0.5

@@ -6,6 +6,7 @@ from PySide6 import QtCore, QtWidgets
 
 from app.hub import BedModel
 from app.ui import theme
+from app.ui.alarm_views import AlarmStrip
 from app.ui.numerics import NumericBox, format_value
 from app.ui.waveform import SweepTrace, window_for_width
 from devices.frames import ECG_LEAD_I
@@ -43,6 +44,8 @@ class BedTile(QtWidgets.QFrame):
         header.addWidget(self._patient, 1)
         header.addWidget(self._state)
         outer.addLayout(header)
+        self.alarm = AlarmStrip(bed.bed_id)
+        outer.addWidget(self.alarm)
 
         body = QtWidgets.QHBoxLayout()
         body.setSpacing(6)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from typing import Final
 
 from PySide6 import QtCore, QtWidgets
 
+from app.alarms import AlarmManager
+from app.clinical import ClinicalWatch
 from app.hub import BedModel
 from app.ui import theme
+from app.ui.alarm_views import AlarmStrip
+from app.ui.limits_dialog import LimitsDialog
 from app.ui.numerics import NumericBox, format_value
 from app.ui.waveform import SweepTrace
 from devices.frames import ECG_LEAD_I, ECG_LEAD_II, PLETH, RESP
@@ -27,10 +32,15 @@ class BedView(QtWidgets.QWidget):
     """Detail of one bed.  ``back`` is emitted (GUI thread) by the button or Esc."""
 
     back = QtCore.Signal()
+    #: The nurse acknowledged this bed's alarms (GUI thread); carries the bed id.
+    alarm_acknowledge = QtCore.Signal(str)
 
-    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(
+        self, clinical: ClinicalWatch | None = None, parent: QtWidgets.QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.bed: BedModel | None = None
+        self.clinical = clinical
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
         header = QtWidgets.QHBoxLayout()
@@ -44,7 +54,16 @@ class BedView(QtWidgets.QWidget):
         header.addSpacing(16)
         header.addWidget(self._title, 1)
         header.addWidget(self._state)
+        self._ack = QtWidgets.QPushButton("✓ Acknowledge")
+        self._ack.clicked.connect(lambda: self.bed and self.alarm_acknowledge.emit(self.bed.bed_id))
+        self._limits = QtWidgets.QPushButton("Limits…")
+        self._limits.clicked.connect(self.edit_limits)
+        header.addWidget(self._ack)
+        header.addWidget(self._limits)
         layout.addLayout(header)
+        self.alarm = AlarmStrip("", font_px=20)
+        self.alarm.acknowledge_requested.connect(lambda _b: self._ack.click())
+        layout.addWidget(self.alarm)
 
         body = QtWidgets.QHBoxLayout()
         traces_box = QtWidgets.QVBoxLayout()
@@ -73,16 +92,28 @@ class BedView(QtWidgets.QWidget):
         }
         for box in self.numerics.values():
             side.addWidget(box)
-        side.addStretch(1)
+        self._news2 = QtWidgets.QLabel("")
+        self._news2.setWordWrap(True)
+        self._news2.setStyleSheet("font-size: 14px; color: #c8d0d8;")
+        side.addWidget(self._news2)
+        events_title = QtWidgets.QLabel("Alarm log")
+        events_title.setStyleSheet("font-size: 14px; font-weight: bold; margin-top: 8px;")
+        side.addWidget(events_title)
+        self.events = QtWidgets.QListWidget()
+        self.events.setStyleSheet(
+            "font-size: 13px; background: #0b0f14; border: 1px solid #26303a;"
+        )
+        side.addWidget(self.events, 1)
         panel = QtWidgets.QWidget()
         panel.setLayout(side)
-        panel.setFixedWidth(260)
+        panel.setFixedWidth(320)
         body.addWidget(panel)
         layout.addLayout(body, 1)
 
     def show_bed(self, bed: BedModel) -> None:
         """Switch the view to ``bed``."""
         self.bed = bed
+        self.alarm.bed_id = bed.bed_id
         self.traces[ECG_LEAD_I].show_beats(lambda: bed.beats)
         self._title.setText(f"{bed.label}   {bed.patient}  ·  {bed.patient_id}")
         for trace in self.traces.values():
@@ -119,8 +150,37 @@ class BedView(QtWidgets.QWidget):
             title = self._trace_titles[stream]
             units = bed.units.get(stream)
             label.setText(f"{title}  — not connected" if units is None else f"{title}  {units}")
+        if self.clinical is not None:
+            self._news2.setText(self.clinical.news2_text(bed.bed_id))
+            self._refresh_events(bed.bed_id)
         state = bed.state
         self._state.setText(f"● {state.state.value}  {state.detail}")
         self._state.setStyleSheet(
             f"color: {theme.STATE_COLOURS.get(state.state.value, theme.TEXT_DIM)};"
         )
+
+    def refresh_alarm(self, manager: AlarmManager) -> None:
+        """Show this bed's worst alarm (GUI thread, frame rate)."""
+        if self.bed is not None:
+            self.alarm.show_display(manager.bed_display(self.bed.bed_id), manager.now())
+
+    def _refresh_events(self, bed_id: str) -> None:
+        entries = self.clinical.manager.log_entries(bed_id)[-50:]
+        lines = []
+        for e in reversed(entries):
+            on = time.strftime("%H:%M:%S", time.localtime(e.t_on))
+            off = time.strftime("%H:%M:%S", time.localtime(e.t_off)) if e.t_off else "active"
+            ack = f", ack {e.ack_by}" if e.ack_by else ""
+            lines.append(f"{on}–{off}  {e.priority.name[0]}  {e.message}{ack}")
+        if [self.events.item(i).text() for i in range(self.events.count())] != lines:
+            self.events.clear()
+            self.events.addItems(lines)
+
+    @QtCore.Slot()
+    def edit_limits(self) -> None:
+        """Open the limits dialog for this bed (GUI thread)."""
+        if self.bed is None or self.clinical is None:
+            return
+        dialog = LimitsDialog(self.bed.label, self.clinical.limits(self.bed.bed_id), self)
+        if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            self.clinical.set_limits(self.bed.bed_id, dialog.limits())

@@ -7,8 +7,10 @@ from typing import Final
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.clinical import ClinicalWatch
 from app.hub import BedModel
 from app.ui import theme
+from app.ui.alarm_views import AlarmBanner, current_user
 from app.ui.bed_view import BedView
 from app.ui.ward_view import WardView
 
@@ -43,9 +45,15 @@ class MainWindow(QtWidgets.QMainWindow):
     """Vigil's central-station window."""
 
     def __init__(
-        self, title: str, beds: list[BedModel], *, frame_rate_hz: float = FRAME_RATE_HZ
+        self,
+        title: str,
+        beds: list[BedModel],
+        *,
+        clinical: ClinicalWatch | None = None,
+        frame_rate_hz: float = FRAME_RATE_HZ,
     ) -> None:
         super().__init__()
+        self.clinical = clinical
         self.setWindowTitle(f"Vigil — {title}")
         self.setStyleSheet(theme.STYLESHEET)
         self.beds = {b.bed_id: b for b in beds}
@@ -71,16 +79,26 @@ class MainWindow(QtWidgets.QMainWindow):
         top_layout.addWidget(self._title, 1)
         top_layout.addWidget(self._clock)
         layout.addWidget(top)
+        self.banner: AlarmBanner | None = None
+        if clinical is not None:
+            self.banner = AlarmBanner(clinical.manager, {b.bed_id: b.label for b in beds})
+            layout.addWidget(self.banner)
 
         self.stack = QtWidgets.QStackedWidget()
         self.ward_view = WardView(beds)
-        self.bed_view = BedView()
+        self.bed_view = BedView(clinical)
         self.stack.addWidget(self.ward_view)
         self.stack.addWidget(self.bed_view)
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
         self.ward_view.bed_opened.connect(self.open_bed)
+        for tile in self.ward_view.tiles:
+            tile.alarm.acknowledge_requested.connect(self.acknowledge_bed)
+        self.bed_view.alarm_acknowledge.connect(self.acknowledge_bed)
+        if self.banner is not None:
+            QtGui.QShortcut(QtGui.QKeySequence("F2"), self, activated=self.banner.acknowledge_all)
+            QtGui.QShortcut(QtGui.QKeySequence("F3"), self, activated=self.banner.toggle_pause)
         self.bed_view.back.connect(self.show_ward)
         QtGui.QShortcut(
             QtGui.QKeySequence(QtCore.Qt.Key.Key_Escape), self, activated=self.show_ward
@@ -106,6 +124,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.stack.setCurrentWidget(self.bed_view)
         self.bed_view.setFocus()
 
+    @QtCore.Slot(str)
+    def acknowledge_bed(self, bed_id: str) -> None:
+        """Acknowledge one bed's alarms (GUI thread; one click on its alarm strip)."""
+        if self.clinical is not None:
+            self.clinical.manager.acknowledge(bed_id, user=current_user())
+
     @QtCore.Slot()
     def show_ward(self) -> None:
         """Back to the ward (GUI thread)."""
@@ -114,16 +138,26 @@ class MainWindow(QtWidgets.QMainWindow):
     @QtCore.Slot()
     def render_frame(self) -> None:
         """Pull waveforms from the rings and redraw the visible view (GUI thread)."""
-        if self.stack.currentWidget() is self.bed_view:
+        in_bed = self.stack.currentWidget() is self.bed_view
+        if in_bed:
             self.bed_view.refresh_waveforms()
         else:
             self.ward_view.refresh_waveforms()
+        if self.clinical is not None:
+            manager = self.clinical.manager
+            if in_bed:
+                self.bed_view.refresh_alarm(manager)
+            else:
+                self.ward_view.refresh_alarms(manager)
+            self.banner.refresh()
         self.frames.tick(time.monotonic())
 
     @QtCore.Slot()
     def refresh_text(self) -> None:
         """Numerics, states and the clock (GUI thread, 1 Hz)."""
         self._clock.setText(time.strftime("%H:%M:%S"))
+        if self.clinical is not None:
+            self.clinical.tick()
         if self.stack.currentWidget() is self.bed_view:
             self.bed_view.refresh_text()
         else:

@@ -6,6 +6,7 @@ import math
 
 from PySide6 import QtCore, QtWidgets
 
+from app.alarms import AlarmManager
 from app.hub import BedModel
 from app.ui.bed_tile import BedTile
 
@@ -41,6 +42,12 @@ class WardView(QtWidgets.QWidget):
     def refresh_waveforms(self) -> int:
         """Redraw every tile's ECG; returns how many traces changed."""
         return sum(tile.refresh_waveforms() for tile in self.tiles)
+
+    def refresh_alarms(self, manager: AlarmManager) -> None:
+        """Show each bed's worst alarm, flashing per priority (GUI thread, frame rate)."""
+        now = manager.now()
+        for tile in self.tiles:
+            tile.alarm.show_display(manager.bed_display(tile.bed.bed_id), now)
 
     def refresh_text(self) -> None:
         """Update every tile's numerics and state."""

@@ -8,6 +8,7 @@ old data from left to right with an erase bar ahead of the write point.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Final
 
@@ -20,6 +21,8 @@ from devices.ring import RingBuffer
 
 #: Beat tick colours by AAMI class; N in the trace colour.
 BEAT_COLOURS: Final = {"S": "#ffb000", "V": "#ff4060", "F": "#ff8c00", "Q": "#9aa4ae"}
+#: Classes whose beats carry a letter on the trace (ectopic and fusion beats).
+LABELLED_CLASSES: Final = frozenset({"S", "V", "F"})
 #: Labels drawn per trace at most (S/V/F beats in view).
 MAX_BEAT_LABELS: Final = 24
 
@@ -38,9 +41,9 @@ CAL_MARGIN_S: Final = 0.45
 BASE_SPAN_MV: Final = 3.0
 #: Standard ECG display gains, largest first.
 ECG_GAINS: Final = (4.0, 2.0, 1.0, 0.5, 0.25)
-#: Frames between re-choosing the gain/scale (about 3 s at 30 frames/s), so
-#: the trace does not jump with every beat.
-GAIN_HOLD_FRAMES: Final = 90
+#: Seconds between re-choosing the gain/scale, so the trace does not jump
+#: with every beat; re-chosen sooner while the window is still filling.
+GAIN_HOLD_S: Final = 3.0
 
 
 class SweepTrace(pg.PlotWidget):
@@ -96,7 +99,8 @@ class SweepTrace(pg.PlotWidget):
         self._n = 0
         self._cal: pg.PlotCurveItem | None = None
         self._gain_label: pg.TextItem | None = None
-        self._scale_at_frame = -(10**9)
+        self._scale_at = -1e9
+        self._scaled_on = 0
         self._y_lo, self._y_hi = -1.0, 2.0
         self.gain = 1.0
         self.frames_drawn = 0
@@ -127,7 +131,7 @@ class SweepTrace(pg.PlotWidget):
             top = self._y_hi - 0.06 * (self._y_hi - self._y_lo)
             brushes = [pg.mkBrush(BEAT_COLOURS.get(b.symbol, self._colour)) for b in marks]
             self._ticks.setData(xs, np.full(len(xs), top), brush=brushes)
-        labelled = [b for b in marks if b.symbol in BEAT_COLOURS][-MAX_BEAT_LABELS:]
+        labelled = [b for b in marks if b.symbol in LABELLED_CLASSES][-MAX_BEAT_LABELS:]
         while len(self._labels) < len(labelled):
             item = pg.TextItem("", anchor=(0.5, 0))
             self.addItem(item)
@@ -177,7 +181,8 @@ class SweepTrace(pg.PlotWidget):
         self._n = max(2, int(round(self._window_s * fs_hz)))
         self._x = np.arange(self._n, dtype=np.float64) / fs_hz
         self.setXRange(-CAL_MARGIN_S, self._window_s, padding=0)
-        self._scale_at_frame = -(10**9)
+        self._scale_at = -1e9
+        self._scaled_on = 0
 
     def _rescale(self, samples: np.ndarray) -> None:
         finite = samples[np.isfinite(samples)]
@@ -232,9 +237,12 @@ class SweepTrace(pg.PlotWidget):
             y[pos] = window.samples
             erase = int(ERASE_BAR_S * ring.fs_hz)
             y[(end % n + np.arange(erase)) % n] = np.nan
-            if self.frames_drawn - self._scale_at_frame >= GAIN_HOLD_FRAMES:
+            now = time.monotonic()
+            filling = self._scaled_on < n // 2
+            if now - self._scale_at >= (0.3 if filling else GAIN_HOLD_S):
                 self._rescale(window.samples)
-                self._scale_at_frame = self.frames_drawn
+                self._scale_at = now
+                self._scaled_on = len(window.samples)
         self._curve.setData(self._x, y)
         if self._beats is not None:
             self._draw_beats(end - n + int(ERASE_BAR_S * ring.fs_hz), end, ring.fs_hz)

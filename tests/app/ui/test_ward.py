@@ -11,8 +11,8 @@ from app.ward import demo_ward_path, load_ward
 
 
 def _running_ward(qtbot):
-    vigil = Vigil(RunOptions(ward=load_ward(demo_ward_path()), store=False))
-    window = MainWindow("test ward", list(vigil.beds.values()))
+    vigil = Vigil(RunOptions(ward=load_ward(demo_ward_path()), store=False, audio=False))
+    window = MainWindow("test ward", list(vigil.beds.values()), clinical=vigil.clinical)
     qtbot.addWidget(window)
     window.resize(1600, 900)
     window.show()
