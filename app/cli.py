@@ -21,6 +21,12 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--demo", action="store_true", help="the built-in demo ward (default)")
     src.add_argument("--ward", type=Path, help="a ward file (TOML) listing beds and recordings")
     src.add_argument("--record", type=Path, nargs="+", help="replay these recordings, one bed each")
+    p.add_argument("--wearables", type=int, default=0, help="add N beds fed by Bluetooth wearables")
+    p.add_argument(
+        "--auto-assign",
+        action="store_true",
+        help="give each wearable bed one device of each kind found by a scan (testing)",
+    )
     p.add_argument("--beds", type=int, help="number of beds (cycles through the ward's recordings)")
     p.add_argument("--speed", type=float, default=1.0, help="replay speed factor (1 = real time)")
     p.add_argument(

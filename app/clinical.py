@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 #: A streaming bed silent for this long raises "signal loss".
 SIGNAL_LOSS_S: Final = 8.0
+#: Pseudo-bed of ward-wide technical alarms (the store, the model).
+WARD_ID: Final = "ward"
 #: Rhythm kinds whose live alarm is left to the HR limit alarms of the vitals
 #: (one source per bed for rate alarms, so a bradycardia does not alarm twice).
 RATE_KINDS_FROM_VITALS: Final = frozenset({"brady", "tachy"})
@@ -68,6 +70,9 @@ class ClinicalWatch:
         self._vitals = {bed_id: VitalsMonitor(bed_id) for bed_id in beds}
         self._locks = {bed_id: threading.Lock() for bed_id in beds}
         self._raised_loss: set[str] = set()
+        self._ward_raised: set[str] = set()
+        #: Polled on every tick for ward-wide health: returns (kind, message, active) triples.
+        self.health_checks: list[Callable[[], Iterable[tuple[str, str, bool]]]] = []
 
     # -- inputs (any thread) -------------------------------------------------------------
     def on_numeric(self, bed_id: str, numeric: Numeric) -> None:
@@ -107,6 +112,22 @@ class ClinicalWatch:
     def on_conditions(self, conditions: Iterable[AlarmCondition]) -> None:
         """Rhythm/technical conditions from the inference thread."""
         self.manager.submit_all(c for c in conditions if c.kind not in RATE_KINDS_FROM_VITALS)
+
+    def ward_technical(
+        self, kind: str, message: str, active: bool, priority: Priority = Priority.MEDIUM
+    ) -> None:
+        """Raise or clear a ward-wide technical condition (store failure, model missing)."""
+        if active == (kind in self._ward_raised):
+            return
+        if active:
+            self._ward_raised.add(kind)
+        else:
+            self._ward_raised.discard(kind)
+        self.manager.submit(
+            AlarmCondition(
+                WARD_ID, kind, priority, message, technical=True, active=active, t_s=self._clock()
+            )
+        )
 
     # -- staff actions ---------------------------------------------------------------------
     def set_limits(self, bed_id: str, limits: PatientLimits) -> None:
@@ -148,6 +169,12 @@ class ClinicalWatch:
                 with self._locks[bed_id]:
                     updates = self._vitals[bed_id].tick(max(latest))
                 self.manager.submit_all(updates)
+        for check in self.health_checks:
+            try:
+                for kind, message, active in check():
+                    self.ward_technical(kind, message, active)
+            except Exception:
+                logger.exception("health check failed")
         self.manager.tick()
 
     def _raise_loss(self, bed_id: str, message: str) -> None:

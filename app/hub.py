@@ -32,6 +32,17 @@ ECG_ANALYSIS_SOURCE: Final = "ECG analysis"
 #: Seconds an ECG-derived HR keeps precedence over a device-reported HR.
 HR_PRECEDENCE_S: Final = 10.0
 
+#: Connection states from worst to best: a bed shows its worst device's state.
+STATE_RANK: Final = (
+    ConnectionState.FAILED,
+    ConnectionState.SIGNAL_LOSS,
+    ConnectionState.RECONNECTING,
+    ConnectionState.DISCONNECTED,
+    ConnectionState.CONNECTING,
+    ConnectionState.SCANNING,
+    ConnectionState.STREAMING,
+)
+
 #: Beat marks kept per bed for drawing (about two minutes at normal rates).
 MAX_BEAT_MARKS: Final = 300
 
@@ -66,6 +77,7 @@ class BedModel:
     units: dict[str, str] = field(default_factory=dict)
     last_sample_at: float = 0.0
     beats: tuple[BeatMark, ...] = ()
+    device_states: dict[str, DeviceState] = field(default_factory=dict)
 
     def add_beats(self, marks: list[BeatMark]) -> None:
         """Append beat marks (analyzer thread); readers see a consistent tuple."""
@@ -191,7 +203,8 @@ class WardHub:
         bed = self._bed(bed_id)
         if bed is None:
             return
-        bed.state = state
+        bed.device_states = {**bed.device_states, state.device: state}
+        bed.state = min(bed.device_states.values(), key=lambda s: STATE_RANK.index(s.state))
         log = logger.warning if state.state is ConnectionState.FAILED else logger.info
         log(
             "bed source state",

@@ -39,6 +39,8 @@ class RunOptions:
     store: bool = True
     analysis: bool = True
     audio: bool = True
+    ble: bool = False
+    auto_assign: bool = False
     headless: bool = False
     seconds: float | None = None
     stats_json: Path | None = None
@@ -72,13 +74,15 @@ class Vigil:
             store_numeric=self._store_numeric if options.store else None,
             store_state=self._store_state if options.store else None,
         )
+        self.ble = None
         self.sources: list[ReplaySource] = []
         for bed in options.ward.beds:
-            if bed.record:
+            if not bed.wearable:
                 self.sources.append(
                     ReplaySource(bed.bed_id, bed.record, self.hub, speed=options.speed)
                 )
         self.clinical = self._build_clinical()
+        self.clinical.health_checks.append(self._health)
         self.hub.numeric_listeners.append(self.clinical.on_numeric)
         self.hub.state_listeners.append(self.clinical.on_state)
         self.analysis = None
@@ -99,6 +103,24 @@ class Vigil:
         self.audio = audio
         self._event_ids: dict[int, int] = {}
         return ClinicalWatch(self.beds, audio=audio, on_log=self._store_alarm_log)
+
+    def _health(self) -> list[tuple[str, str, bool]]:
+        """Ward-wide technical conditions, polled once a second by the clinical watch."""
+        out: list[tuple[str, str, bool]] = []
+        if self.writer is not None:
+            stats = self.writer.stats()
+            out.append(
+                (
+                    "store_error",
+                    f"Recording to disk failing: {stats.get('last_error')}",
+                    not stats.get("ok", True),
+                )
+            )
+        if self.analysis is not None and self.analysis.model_error:
+            out.append(
+                ("model_error", "Beat classifier unavailable: beats detected, not classified", True)
+            )
+        return out
 
     def _store_alarm_log(self, entry: AlarmLogEntry) -> None:
         """Upsert one alarm-log entry into the store (called under the alarm lock; a queue put)."""
@@ -179,11 +201,15 @@ class Vigil:
             self.analysis.start()
         for source in self.sources:
             source.start()
+        if self.options.ble or any(b.devices for b in self.options.ward.beds):
+            self._start_ble()
 
     def stop(self) -> None:
         """Stop sources, then flush and close the store (the written shutdown order)."""
         for source in self.sources:
             source.stop()
+        if self.ble is not None:
+            self.ble.stop()
         if self.analysis is not None:
             self.analysis.stop()
         if self.audio is not None:
@@ -193,6 +219,40 @@ class Vigil:
                 self.writer.end_session(session_id)
             if not self.writer.stop(timeout=10.0):
                 logger.error("store writer did not finish flushing", extra=self.writer.stats())
+
+    def _start_ble(self) -> None:
+        """Start the BLE thread, connect configured devices, optionally auto-assign."""
+        from devices.ble import BleSource  # noqa: PLC0415 (bleak loads only for wearable wards)
+
+        self.ble = BleSource(self.hub)
+        for bed in self.options.ward.beds:
+            for address in bed.devices:
+                self.ble.assign(bed.bed_id, address)
+        if self.options.auto_assign:
+            wearable_beds = [
+                b.bed_id for b in self.options.ward.beds if b.wearable and not b.devices
+            ]
+            self.ble.scan(timeout_s=4.0).add_done_callback(
+                lambda fut: self._auto_assign(fut, wearable_beds)
+            )
+
+    def _auto_assign(self, future, bed_ids: list[str]) -> None:
+        """Give each wearable bed one device of each kind found (testers' shortcut; BLE thread)."""
+        try:
+            found = future.result()
+        except Exception:
+            logger.exception("auto-assign scan failed")
+            return
+        next_bed: dict[str, int] = {}
+        for device in sorted(found, key=lambda d: d.address):
+            i = next_bed.get(device.kind, 0)
+            if i < len(bed_ids):
+                self.ble.assign(bed_ids[i], device.address)
+                next_bed[device.kind] = i + 1
+                logger.info(
+                    "auto-assigned",
+                    extra={"bed": bed_ids[i], "device": device.address, "kind": device.kind},
+                )
 
     def stats(self, fps: list[int]) -> dict:
         """The headless run report (see README)."""

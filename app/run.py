@@ -10,7 +10,14 @@ import sys
 import time
 from pathlib import Path
 
-from app.ward import WardConfig, WardConfigError, demo_ward_path, load_ward, replicate_ward
+from app.ward import (
+    WardConfig,
+    WardConfigError,
+    demo_ward_path,
+    load_ward,
+    replicate_ward,
+    with_wearable_beds,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -25,10 +32,14 @@ def ward_from_args(args: argparse.Namespace) -> WardConfig:
             for i, r in enumerate(args.record, start=1)
         )
         ward = WardConfig("Replay", beds)
-    else:
+    elif args.ward or args.demo or not args.wearables:
         ward = load_ward(args.ward or demo_ward_path())
+    else:  # only wearable beds were asked for
+        ward = WardConfig("Wearables", ())
     if args.beds:
         ward = replicate_ward(ward, args.beds)
+    if args.wearables:
+        ward = with_wearable_beds(ward, args.wearables)
     return ward
 
 
@@ -56,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         store=not args.no_store,
         analysis=not args.no_analysis,
         audio=not (args.headless or args.mute),
+        ble=bool(args.wearables),
+        auto_assign=args.auto_assign,
         headless=args.headless,
         seconds=args.seconds,
         stats_json=args.stats_json,

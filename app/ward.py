@@ -54,6 +54,12 @@ class BedConfig:
     patient: str
     patient_id: str
     record: str = ""
+    devices: tuple[str, ...] = ()
+
+    @property
+    def wearable(self) -> bool:
+        """True for a bed fed by Bluetooth wearables rather than a recording."""
+        return not self.record
 
 
 @dataclass(frozen=True)
@@ -88,9 +94,22 @@ def load_ward(path: str | Path) -> WardConfig:
                 patient=str(raw.get("patient", "")),
                 patient_id=str(raw.get("patient_id", "")),
                 record=record,
+                devices=tuple(str(d).upper() for d in raw.get("devices", ())),
             )
         )
     return WardConfig(str(data.get("title", p.stem)), tuple(beds))
+
+
+def with_wearable_beds(ward: WardConfig, n_beds: int) -> WardConfig:
+    """``ward`` plus ``n_beds`` empty beds for Bluetooth wearables."""
+    start = len(ward.beds)
+    extra = tuple(
+        BedConfig(f"bed{start + i + 1}", f"Bed {start + i + 1}", "(wearables)", "", "")
+        for i in range(n_beds)
+    )
+    if start + n_beds > MAX_BEDS:
+        raise WardConfigError(f"at most {MAX_BEDS} beds, asked for {start + n_beds}")
+    return WardConfig(ward.title, ward.beds + extra)
 
 
 def replicate_ward(ward: WardConfig, n_beds: int) -> WardConfig:

@@ -97,7 +97,8 @@ class SegmentBook:
             self.uncommitted_samples += take
             data = data[take:]
             index += take
-            t0_s += take / block.fs_hz
+            # Event-timed streams (fs 0, e.g. RR intervals) keep the block's time.
+            t0_s += take / block.fs_hz if block.fs_hz > 0 else 0.0
             gap = False
         seg = self._open.get(key)
         if seg is not None:

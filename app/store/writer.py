@@ -59,6 +59,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Times the writer loop is restarted after an unexpected error before it gives up.
+_MAX_LOOP_RESTARTS: Final = 50
+
 THREAD_NAME: Final = "vigil-store-writer"
 _BACKOFF_FIRST_S: Final = 0.25
 _BACKOFF_MAX_S: Final = 5.0
@@ -435,13 +438,24 @@ class StoreWriter:
             return
         self._ready.set()
         try:
-            self._loop()
-        except Exception as exc:  # a bug here must not vanish with the thread
-            logger.critical("store writer on %s failed", self.path, exc_info=True)
-            with self._counters.lock:
-                self._counters.values["errors"] += 1
-                self._counters.error_kind = "writer failed"
-                self._counters.last_error = f"store writer failed: {exc!r} [{self.path}]"
+            for attempt in range(1, _MAX_LOOP_RESTARTS + 1):
+                try:
+                    self._loop()
+                    break
+                except Exception as exc:  # a bug here must not vanish with the thread
+                    # The item being handled is lost (and counted); the queue behind
+                    # it is still written, so one bad record never stops recording.
+                    logger.critical(
+                        "store writer on %s failed; restarting (%d)",
+                        self.path,
+                        attempt,
+                        exc_info=True,
+                    )
+                    with self._counters.lock:
+                        self._counters.values["errors"] += 1
+                        self._counters.error_kind = "writer failed"
+                        self._counters.last_error = f"store writer failed: {exc!r} [{self.path}]"
+                    time.sleep(min(0.1 * attempt, 2.0))
         finally:
             assert self._batch is not None
             try:

@@ -81,7 +81,8 @@ class MainWindow(QtWidgets.QMainWindow):
         layout.addWidget(top)
         self.banner: AlarmBanner | None = None
         if clinical is not None:
-            self.banner = AlarmBanner(clinical.manager, {b.bed_id: b.label for b in beds})
+            labels = {b.bed_id: b.label for b in beds} | {"ward": "Ward"}
+            self.banner = AlarmBanner(clinical.manager, labels)
             layout.addWidget(self.banner)
 
         self.stack = QtWidgets.QStackedWidget()
