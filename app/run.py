@@ -99,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
         vigil.stop()
         window.close()
         return 2
+    window.bed_view.ble = vigil.ble
     t_start = time.monotonic()
     gui_cpu_start = time.thread_time()
     if args.seconds is not None:

@@ -12,6 +12,7 @@ from app.clinical import ClinicalWatch
 from app.hub import BedModel
 from app.ui import theme
 from app.ui.alarm_views import AlarmStrip
+from app.ui.device_picker import DevicePicker
 from app.ui.limits_dialog import LimitsDialog
 from app.ui.numerics import NumericBox, format_value
 from app.ui.waveform import SweepTrace
@@ -58,8 +59,12 @@ class BedView(QtWidgets.QWidget):
         self._ack.clicked.connect(lambda: self.bed and self.alarm_acknowledge.emit(self.bed.bed_id))
         self._limits = QtWidgets.QPushButton("Limits…")
         self._limits.clicked.connect(self.edit_limits)
+        self._devices = QtWidgets.QPushButton("Wearables…")
+        self._devices.clicked.connect(self.pick_devices)
+        self._devices.setVisible(False)
         header.addWidget(self._ack)
         header.addWidget(self._limits)
+        header.addWidget(self._devices)
         layout.addLayout(header)
         self.alarm = AlarmStrip("", font_px=20)
         self.alarm.acknowledge_requested.connect(lambda _b: self._ack.click())
@@ -114,6 +119,7 @@ class BedView(QtWidgets.QWidget):
         """Switch the view to ``bed``."""
         self.bed = bed
         self.alarm.bed_id = bed.bed_id
+        self._devices.setVisible(self.ble is not None)
         self.traces[ECG_LEAD_I].show_beats(lambda: bed.beats)
         self._title.setText(f"{bed.label}   {bed.patient}  ·  {bed.patient_id}")
         for trace in self.traces.values():
@@ -184,3 +190,12 @@ class BedView(QtWidgets.QWidget):
         dialog = LimitsDialog(self.bed.label, self.clinical.limits(self.bed.bed_id), self)
         if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
             self.clinical.set_limits(self.bed.bed_id, dialog.limits())
+
+    @QtCore.Slot()
+    def pick_devices(self) -> None:
+        """Scan and assign wearables to this bed (GUI thread)."""
+        if self.bed is None or self.ble is None:
+            return
+        picker = DevicePicker(self.ble, self.bed.bed_id, self.bed.label, self)
+        picker.scan()
+        picker.exec()

@@ -11,7 +11,7 @@ import pytest
 
 from app.alarms.audio import CUT_FADE_S, AudioOut, BurstScheduler
 from app.alarms.tones import tone_spec
-from inference.vitals import Priority
+from inference.conditions import Priority
 
 FS = 16000  # small buffers keep the scheduler tests fast
 BLOCK = 160  # 10 ms

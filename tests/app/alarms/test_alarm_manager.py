@@ -14,7 +14,8 @@ import pytest
 from app.alarms.audio import BurstScheduler
 from app.alarms.manager import AlarmLogEntry, AlarmManager, AlarmSettings
 from devices.frames import Numeric
-from inference.vitals import AlarmCondition, Priority, VitalsMonitor
+from inference.conditions import AlarmCondition, Priority
+from inference.vitals import VitalsMonitor
 
 
 class FakeClock:

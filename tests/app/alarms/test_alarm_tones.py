@@ -19,7 +19,7 @@ from app.alarms.tones import (
     render_burst,
     tone_spec,
 )
-from inference.vitals import Priority
+from inference.conditions import Priority
 
 FS = 44100
 PRIORITIES = (Priority.HIGH, Priority.MEDIUM, Priority.LOW)

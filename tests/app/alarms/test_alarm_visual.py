@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app.alarms.visual import COLOUR, FLASH_HZ, indicator_lit
-from inference.vitals import Priority
+from inference.conditions import Priority
 
 
 def lit_series(priority: Priority, seconds: float, onset: float = 0.0) -> np.ndarray:
