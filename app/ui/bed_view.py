@@ -41,6 +41,8 @@ class BedView(QtWidgets.QWidget):
     ) -> None:
         super().__init__(parent)
         self.bed: BedModel | None = None
+        #: The app's BLE source when the ward has wearable beds (set by the composition root).
+        self.ble = None
         self.clinical = clinical
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
