@@ -73,6 +73,8 @@ class ClinicalWatch:
         self._ward_raised: set[str] = set()
         #: Polled on every tick for ward-wide health: returns (kind, message, active) triples.
         self.health_checks: list[Callable[[], Iterable[tuple[str, str, bool]]]] = []
+        #: Called on every tick after the checks (e.g. explaining new events).
+        self.tick_hooks: list[Callable[[], None]] = []
 
     # -- inputs (any thread) -------------------------------------------------------------
     def on_numeric(self, bed_id: str, numeric: Numeric) -> None:
@@ -175,6 +177,11 @@ class ClinicalWatch:
                     self.ward_technical(kind, message, active)
             except Exception:
                 logger.exception("health check failed")
+        for hook in self.tick_hooks:
+            try:
+                hook()
+            except Exception:
+                logger.exception("tick hook failed")
         self.manager.tick()
 
     def _raise_loss(self, bed_id: str, message: str) -> None:

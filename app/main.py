@@ -28,6 +28,10 @@ from inference.pipeline import CLASSES, Beat
 
 logger = logging.getLogger(__name__)
 
+#: Seconds after an event opens before it is explained: the beat needs its
+#: successor and half a second of signal after it.
+EXPLAIN_DELAY_S = 3.0
+
 
 @dataclass
 class RunOptions:
@@ -83,6 +87,13 @@ class Vigil:
                 )
         self.clinical = self._build_clinical()
         self.clinical.health_checks.append(self._health)
+        self.explainer = None
+        self._pending_explanations: dict[int, AlarmLogEntry] = {}
+        if options.analysis:
+            from app.explaining import ExplainService  # noqa: PLC0415 (torch loads on its own thread)
+
+            self.explainer = ExplainService(self.beds, store_explanation=self._store_explanation)
+            self.clinical.tick_hooks.append(self._explain_new_events)
         self.hub.numeric_listeners.append(self.clinical.on_numeric)
         self.hub.state_listeners.append(self.clinical.on_state)
         self.analysis = None
@@ -122,8 +133,45 @@ class Vigil:
             )
         return out
 
+    def _explain_new_events(self) -> None:
+        """Explain each new beat-driven event once its beat's context is complete (GUI tick)."""
+        from app.explaining import DRIVING_CLASS, pick_beat  # noqa: PLC0415
+
+        now = time.time()
+        for entry_id, entry in list(self._pending_explanations.items()):
+            if now - entry.t_on < EXPLAIN_DELAY_S:
+                continue
+            del self._pending_explanations[entry_id]
+            if entry.kind not in DRIVING_CLASS or self.explainer is None:
+                continue
+            bed = self.beds[entry.bed_id]
+            ring = bed.ring(ECG_LEAD_I)
+            if ring is None:
+                continue
+            beat = pick_beat(bed, int(entry.source_t_s * ring.fs_hz), entry.kind)
+            if beat is not None:
+                self.explainer.request(("event", entry_id), entry.bed_id, beat.sample_index)
+
+    def _store_explanation(self, key: object, data: dict, model_version: str) -> None:
+        entry_id = key[1] if isinstance(key, tuple) and key[0] == "event" else None
+        event_id = self._event_ids.get(entry_id) if entry_id is not None else None
+        if self.writer is not None and event_id is not None:
+            self.writer.submit_explanation(event_id, data, model_version)
+
+    def submit_review(self, entry: AlarmLogEntry, user: str, verdict: str, note: str) -> None:
+        """Store a clinician's agree/disagree on an event."""
+        event_id = self._event_ids.get(entry.entry_id)
+        if self.writer is not None and event_id is not None:
+            self.writer.submit_review(event_id, user, verdict, note=note)
+        logger.info(
+            "event reviewed",
+            extra={"bed": entry.bed_id, "kind": entry.kind, "verdict": verdict, "user": user},
+        )
+
     def _store_alarm_log(self, entry: AlarmLogEntry) -> None:
         """Upsert one alarm-log entry into the store (called under the alarm lock; a queue put)."""
+        if entry.t_off is None and not entry.technical and entry.entry_id not in self._event_ids:
+            self._pending_explanations[entry.entry_id] = entry
         if self.writer is None or entry.bed_id not in self.sessions:
             return
         event_id = self._event_ids.get(entry.entry_id)
@@ -212,6 +260,8 @@ class Vigil:
             self.ble.stop()
         if self.analysis is not None:
             self.analysis.stop()
+        if self.explainer is not None:
+            self.explainer.stop()
         if self.audio is not None:
             self.audio.close()
         if self.writer is not None:

@@ -100,6 +100,8 @@ def run(args: argparse.Namespace) -> int:
         window.close()
         return 2
     window.bed_view.ble = vigil.ble
+    if vigil.explainer is not None:
+        window.attach_review(vigil.explainer, vigil.submit_review)
     t_start = time.monotonic()
     gui_cpu_start = time.thread_time()
     if args.seconds is not None:

@@ -77,6 +77,10 @@ class MainWindow(QtWidgets.QMainWindow):
         top_layout.addWidget(name)
         top_layout.addSpacing(18)
         top_layout.addWidget(self._title, 1)
+        self.events_button = QtWidgets.QPushButton("Events (F4)")
+        self.events_button.clicked.connect(self.show_review)
+        self.events_button.setVisible(False)
+        top_layout.addWidget(self.events_button)
         top_layout.addWidget(self._clock)
         layout.addWidget(top)
         self.banner: AlarmBanner | None = None
@@ -90,6 +94,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.bed_view = BedView(clinical)
         self.stack.addWidget(self.ward_view)
         self.stack.addWidget(self.bed_view)
+        self.review = None
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
@@ -124,6 +129,28 @@ class MainWindow(QtWidgets.QMainWindow):
         self.bed_view.show_bed(bed)
         self.stack.setCurrentWidget(self.bed_view)
         self.bed_view.setFocus()
+
+    def attach_review(self, explainer, submit_review) -> None:
+        """Add the event review page (needs the explanation service)."""
+        if self.clinical is None:
+            return
+        from app.ui.review import EventReview  # noqa: PLC0415
+
+        self.review = EventReview(
+            self.beds, self.clinical.manager, explainer, submit_review=submit_review
+        )
+        explainer.on_result = self.review.explained.emit
+        self.review.back.connect(self.show_ward)
+        self.stack.addWidget(self.review)
+        self.events_button.setVisible(True)
+        QtGui.QShortcut(QtGui.QKeySequence("F4"), self, activated=self.show_review)
+
+    @QtCore.Slot()
+    def show_review(self) -> None:
+        """Open the event review (GUI thread)."""
+        if self.review is not None:
+            self.review.refresh_list()
+            self.stack.setCurrentWidget(self.review)
 
     @QtCore.Slot(str)
     def acknowledge_bed(self, bed_id: str) -> None:
