@@ -70,6 +70,7 @@ class BedTile(QtWidgets.QFrame):
         box.setStyleSheet("background: transparent;")
         box.setLayout(grid)
         box.setFixedWidth(210)
+        self._numerics_box = box
         body.addWidget(box)
         outer.addLayout(body, 1)
         self.refresh_text()
@@ -81,6 +82,8 @@ class BedTile(QtWidgets.QFrame):
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
         super().resizeEvent(event)
+        # Narrow tiles (16+ beds) give the ECG the larger share.
+        self._numerics_box.setFixedWidth(max(150, min(230, int(self.width() * 0.3))))
         screen = self.screen()
         self.ecg.set_window_s(window_for_width(self.ecg.width(), screen))
 

@@ -116,6 +116,14 @@ class SweepTrace(pg.PlotWidget):
         self._ticks = pg.ScatterPlotItem(symbol="t1", size=9, pen=None)
         self.addItem(self._ticks)
         self._labels: list[pg.TextItem] = []
+        self._ticks_key: tuple | None = None
+        self._brushes: dict[str, QtGui.QBrush] = {}
+
+    def _brush(self, symbol: str) -> QtGui.QBrush:
+        brush = self._brushes.get(symbol)
+        if brush is None:
+            brush = self._brushes[symbol] = pg.mkBrush(BEAT_COLOURS.get(symbol, self._colour))
+        return brush
 
     def show_beats(self, beats: Callable[[], Sequence[BeatMark]] | None) -> None:
         """Draw beat ticks from ``beats()`` (called each frame on the GUI thread)."""
@@ -124,12 +132,18 @@ class SweepTrace(pg.PlotWidget):
     def _draw_beats(self, first: int, end: int, fs_hz: float) -> None:
         marks = [b for b in (self._beats() if self._beats else ()) if first <= b.sample_index < end]
         n = self._n
+        # A beat's position on a sweep does not move until it is erased, so the
+        # ticks are redrawn only when the set of visible beats changes.
+        key = (marks[0].sample_index, marks[-1].sample_index, len(marks), self._y_hi) if marks else None
+        if key == self._ticks_key:
+            return
+        self._ticks_key = key
         if not marks:
             self._ticks.setData([], [])
         else:
             xs = np.array([(b.sample_index % n) / fs_hz for b in marks])
             top = self._y_hi - 0.06 * (self._y_hi - self._y_lo)
-            brushes = [pg.mkBrush(BEAT_COLOURS.get(b.symbol, self._colour)) for b in marks]
+            brushes = [self._brush(b.symbol) for b in marks]
             self._ticks.setData(xs, np.full(len(xs), top), brush=brushes)
         labelled = [b for b in marks if b.symbol in LABELLED_CLASSES][-MAX_BEAT_LABELS:]
         while len(self._labels) < len(labelled):
@@ -218,6 +232,23 @@ class SweepTrace(pg.PlotWidget):
                 self._gain_label.setText(f"1 mV ×{self.gain:g}")
                 self._gain_label.setPos(x0, self._y_lo + 0.02 * span)
 
+    def _decimate(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Min/max per pixel column: the same picture with a fraction of the line segments."""
+        columns = max(int(self.width()), 50)
+        factor = len(y) // columns
+        if factor < 3:
+            return self._x, y
+        k = len(y) // factor
+        blocks = y[: k * factor].reshape(k, factor)
+        lo = np.fmin.reduce(blocks, axis=1)
+        hi = np.fmax.reduce(blocks, axis=1)
+        out_y = np.empty(2 * k)
+        out_y[0::2], out_y[1::2] = lo, hi
+        xs = self._x[: k * factor].reshape(k, factor)
+        out_x = np.empty(2 * k)
+        out_x[0::2], out_x[1::2] = xs[:, 0], xs[:, -1]
+        return out_x, out_y
+
     def refresh(self) -> bool:
         """Pull the newest window and redraw; GUI thread.  False if nothing new."""
         ring = self._ring
@@ -243,7 +274,8 @@ class SweepTrace(pg.PlotWidget):
                 self._rescale(window.samples)
                 self._scale_at = now
                 self._scaled_on = len(window.samples)
-        self._curve.setData(self._x, y)
+        x_draw, y_draw = self._decimate(y)
+        self._curve.setData(x_draw, y_draw)
         if self._beats is not None:
             self._draw_beats(end - n + int(ERASE_BAR_S * ring.fs_hz), end, ring.fs_hz)
         self.frames_drawn += 1
