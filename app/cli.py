@@ -82,6 +82,10 @@ def _delegate(command: str, rest: list[str]) -> int:
         from inference.train import main as train_main  # noqa: PLC0415
 
         return train_main(rest)
+    if command == "explain":
+        from explain.cli import main as explain_main  # noqa: PLC0415
+
+        return explain_main(rest)
     if command == "simulate":
         from devices.simulator import main as simulate_main  # noqa: PLC0415
 
