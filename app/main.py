@@ -45,6 +45,7 @@ class RunOptions:
     audio: bool = True
     ble: bool = False
     auto_assign: bool = False
+    model_path: Path | None = None
     headless: bool = False
     seconds: float | None = None
     stats_json: Path | None = None
@@ -92,7 +93,9 @@ class Vigil:
         if options.analysis:
             from app.explaining import ExplainService  # noqa: PLC0415 (torch loads on its own thread)
 
-            self.explainer = ExplainService(self.beds, store_explanation=self._store_explanation)
+            self.explainer = ExplainService(
+                self.beds, model_path=options.model_path, store_explanation=self._store_explanation
+            )
             self.clinical.tick_hooks.append(self._explain_new_events)
         self.hub.numeric_listeners.append(self.clinical.on_numeric)
         self.hub.state_listeners.append(self.clinical.on_state)
@@ -101,7 +104,10 @@ class Vigil:
             from app.analysis import AnalysisWorker  # noqa: PLC0415
 
             self.analysis = AnalysisWorker(
-                self.beds, self.hub, store_beat=self._store_beat if options.store else None
+                self.beds,
+                self.hub,
+                model_path=options.model_path,
+                store_beat=self._store_beat if options.store else None,
             )
         self.started_at: float | None = None
 

@@ -64,8 +64,10 @@ def analyze_main(argv: Sequence[str]) -> int:
     args = p.parse_args(argv)
     from devices.recording import RecordingError  # noqa: PLC0415
     from inference.annotations import write_beat_annotations  # noqa: PLC0415
+    from inference.episodes import write_events_csv  # noqa: PLC0415
     from inference.model_io import ModelFileError  # noqa: PLC0415
     from inference.pipeline import CLASSES, analyze_record  # noqa: PLC0415
+    from inference.rhythm import record_episodes  # noqa: PLC0415
 
     try:
         classifier = _load_classifier(args.model)
@@ -94,11 +96,15 @@ def analyze_main(argv: Sequence[str]) -> int:
             w.writerow(["sample", "symbol", *(f"prob_{c}" for c in CLASSES)])
             for b in result.beats:
                 w.writerow([b.sample_index, b.symbol, *(f"{v:.4f}" for v in b.probabilities)])
+        # Rhythm episodes from the same beats, timed as the live analyzer would alarm.
+        episodes = record_episodes(record, result.beats, lead=args.lead)
+        write_events_csv(args.out / f"{name}.events.csv", episodes)
         seconds = result.n_samples / result.fs_hz
         summary.append(
             {
                 "record": name,
                 "beats": len(result.beats),
+                "episodes": len(episodes),
                 "x_real_time": round(seconds / max(time.monotonic() - t_rec, 1e-9), 1),
             }
         )
@@ -115,7 +121,7 @@ def analyze_main(argv: Sequence[str]) -> int:
 
 
 def evaluate_main(argv: Sequence[str]) -> int:
-    """`vigil evaluate --ref DIR --test DIR [--records ...] [--json OUT] [--from-start]`."""
+    """`vigil evaluate --ref DIR --test DIR [--records ...] [--json OUT] [--from-start] [--episodes]`."""
     p = argparse.ArgumentParser(
         prog="vigil evaluate", description="ANSI/AAMI EC57 beat-by-beat report"
     )
@@ -128,8 +134,16 @@ def evaluate_main(argv: Sequence[str]) -> int:
     p.add_argument(
         "--from-start", action="store_true", help="score from the start, not from minute 5"
     )
+    p.add_argument(
+        "--episodes",
+        action="store_true",
+        help="score rhythm episodes (<record>.events.csv: AF, VT, VF; epicmp rules) and alarm burden",
+    )
     args = p.parse_args(argv)
-    from inference.ec57 import evaluate_dirs  # noqa: PLC0415
+    if args.episodes:
+        from inference.episodes import evaluate_episode_dirs as evaluate_dirs  # noqa: PLC0415
+    else:
+        from inference.ec57 import evaluate_dirs  # noqa: PLC0415
 
     try:
         report = evaluate_dirs(args.ref, args.test, args.records, from_start=args.from_start)

@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         audio=not (args.headless or args.mute),
         ble=bool(args.wearables),
         auto_assign=args.auto_assign,
+        model_path=args.model,
         headless=args.headless,
         seconds=args.seconds,
         stats_json=args.stats_json,

@@ -33,6 +33,7 @@ STRIP_AFTER_S: Final = 10.0
 SUPPORT_COLOUR: Final = (255, 70, 70, 150)
 OPPOSE_COLOUR: Final = (70, 140, 255, 150)
 SEGMENT_ORDER: Final = ("P", "PR", "QRS", "ST", "T", "RR", "previous", "other")
+SEGMENT_LABELS: Final = {"previous": "prev. beat", "other": "other"}
 TIME_FILTERS: Final = (("Last hour", 3600.0), ("Last 8 h", 8 * 3600.0), ("All", None))
 
 
@@ -124,14 +125,21 @@ class EventReview(QtWidgets.QWidget):
         self.strip.getAxis("left").setLabel("mV")
         self.strip.getAxis("bottom").setLabel("s from event")
         self.strip.setMinimumHeight(300)
-        lay.addWidget(self.strip, 3)
+        lay.addWidget(self.strip, 5)
+        legend = QtWidgets.QLabel(
+            "<span style='color:#ff4646'>■</span> evidence for the call   "
+            "<span style='color:#468cff'>■</span> evidence against   shaded: the beat explained"
+        )
+        legend.setStyleSheet("font-size: 13px; color: #c8d0d8;")
+        lay.addWidget(legend)
         row = QtWidgets.QHBoxLayout()
         self.probabilities = pg.PlotWidget(background="#000000", title="Class probability")
         self.segments = pg.PlotWidget(background="#000000", title="Share of evidence")
         for w in (self.probabilities, self.segments):
             w.setMouseEnabled(False, False)
             w.hideButtons()
-            w.setMinimumHeight(180)
+            w.setMinimumHeight(150)
+            w.setMaximumHeight(230)
             row.addWidget(w, 1)
         self.context = QtWidgets.QLabel("")
         self.context.setWordWrap(True)
@@ -260,19 +268,25 @@ class EventReview(QtWidgets.QWidget):
             self._draw_strip(bed, self._beat_sample, data)
         self._draw_bars(data)
         f = data.get("faithfulness") or {}
-        rr = {r["name"]: r for r in data.get("rr_features", [])}
+        m = data.get("measurements") or {}
         lines = []
-        for name in ("pre_rr", "post_rr", "pre_rr_ratio", "post_rr_ratio"):
-            if name in rr:
-                lines.append(
-                    f"{name.replace('_', ' ')}: {rr[name]['value']:.2f} (baseline {rr[name]['baseline']:.2f})"
-                )
+        for key, label, unit in (("qrs_ms", "QRS", "ms"), ("pr_ms", "PR", "ms")):
+            if isinstance(m.get(key), (int, float)):
+                lines.append(f"{label} {m[key]:.0f} {unit}")
+        rr = sorted(data.get("rr_features", []), key=lambda r: -abs(r.get("attribution") or 0.0))[
+            :3
+        ]
+        if rr:
+            lines.append("RR evidence (strongest first):")
+            lines += [f"  {r['name']}: {r['value']:+.2f} (usual {r['baseline']:+.2f})" for r in rr]
         if f:
             lines.append(
-                f"Faithfulness: deletion AUC {f.get('deletion_auc', float('nan')):.2f} vs random "
-                f"{f.get('random_deletion_auc', float('nan')):.2f} (lower is more faithful)"
+                f"Faithfulness: deleting the top evidence drops the call {f.get('random_deletion_auc', 0) / max(f.get('deletion_auc', 1e-9), 1e-9):.1f}× "
+                f"faster than random (deletion AUC {f.get('deletion_auc', float('nan')):.2f} vs {f.get('random_deletion_auc', float('nan')):.2f})"
             )
-        lines.append(f"Method: {data.get('method', '')} · {data.get('latency_ms', 0):.0f} ms")
+        lines.append(
+            f"Method: {data.get('method', '').upper()} against the patient's usual beat · {data.get('latency_ms', 0):.0f} ms"
+        )
         lines.append(f"Model: {data.get('model_version', '')}")
         self.context.setText("\n".join(lines))
 
@@ -305,8 +319,8 @@ class EventReview(QtWidgets.QWidget):
             if data is not None and k < len(data.get("attribution", [])):
                 attr = np.asarray(data["attribution"][k], dtype=np.float64)
                 tx = np.asarray(data["time_s"], dtype=np.float64)
-                scale = 1.2 / max(np.nanmax(np.abs(attr)), 1e-9)
-                fill_base = base - 1.6
+                scale = 0.9 / max(np.nanmax(np.abs(attr)), 1e-9)
+                fill_base = base - 1.5
                 for sign, colour in ((1, SUPPORT_COLOUR), (-1, OPPOSE_COLOUR)):
                     part = np.clip(sign * attr, 0, None) * scale
                     item = pg.PlotDataItem(
@@ -343,6 +357,7 @@ class EventReview(QtWidgets.QWidget):
         self.segments.clear()
         seg = data.get("segments", {})
         names = [s for s in SEGMENT_ORDER if seg.get(s, 0) > 0.005]
+        labels = [SEGMENT_LABELS.get(n, n) for n in names]
         self.segments.addItem(
             pg.BarGraphItem(
                 x=np.arange(len(names)),
@@ -351,7 +366,7 @@ class EventReview(QtWidgets.QWidget):
                 brush=pg.mkBrush("#ff6a4d"),
             )
         )
-        self.segments.getAxis("bottom").setTicks([list(enumerate(names))])
+        self.segments.getAxis("bottom").setTicks([list(enumerate(labels))])
         self.segments.setYRange(0, 1)
 
     # -- review and export -------------------------------------------------------------------
