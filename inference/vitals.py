@@ -8,12 +8,13 @@ computes the National Early Warning Score 2 from whatever vitals the bed has.
 Everything here runs on the source's clock (``Numeric.t_s``), so replay at any
 speed and tests behave exactly like live monitoring.
 
+The NEWS2 chart itself lives in :mod:`inference.news2`; :class:`Priority` and
+:class:`AlarmCondition` live in :mod:`inference.conditions`.  Both are
+re-exported here for older imports.
+
 Sources
 -------
-- NEWS2 scoring chart and clinical-risk thresholds: Royal College of Physicians,
-  *National Early Warning Score (NEWS) 2: Standardising the assessment of
-  acute-illness severity in the NHS*, updated report of a working party,
-  London: RCP, 2017 (Chart 1 scoring, Chart 2 thresholds and triggers).
+- NEWS2: see :mod:`inference.news2` (RCP 2017).
 - Default limits (adult ward: HR 50-120 bpm, SpO2 low 90 %, RR 8-25 /min,
   temperature 36.0-38.5 °C, NIBP systolic 90-160, diastolic 50-90 mmHg), the
   extreme brady/tachy offsets (-10/+20 bpm), the desaturation offset (-10 %),
@@ -26,67 +27,53 @@ from __future__ import annotations
 import enum
 import logging
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Final
 
 from devices.frames import Numeric
+from inference.conditions import AlarmCondition, Priority
+from inference.news2 import (
+    CONSCIOUSNESS_LEVELS,
+    NEWS2_INPUTS,
+    News2,
+    News2Band,
+    news2_band,
+    news2_consciousness,
+    news2_oxygen,
+    news2_pulse,
+    news2_rr,
+    news2_score,
+    news2_spo2,
+    news2_systolic,
+    news2_temperature,
+)
 
 logger = logging.getLogger(__name__)
 
-
-class Priority(enum.IntEnum):
-    """IEC 60601-1-8 alarm priority; ``NONE`` means no alarm."""
-
-    NONE = 0
-    LOW = 1
-    MEDIUM = 2
-    HIGH = 3
-
-
-@dataclass(frozen=True, slots=True)
-class AlarmCondition:
-    """An alarm condition raised or cleared by an analyzer.
-
-    Parameters
-    ----------
-    bed_id
-        The bed it belongs to.
-    kind
-        Stable lower-case name, e.g. ``"asystole"``, ``"hr_high"``,
-        ``"spo2_desat"``, ``"lead_off"``; one alarm per ``(bed_id, kind)``.
-    priority
-        :class:`Priority` of the condition.
-    message
-        Clinical text naming parameter, value and limit, e.g. ``"HR 134 > 120"``.
-    value, limit
-        The reading that triggered it and the limit in force (None if n/a).
-    latching
-        Stays displayed after the condition ends until acknowledged.
-    technical
-        A technical alarm (lead off, signal loss, low battery), not a patient one.
-    active
-        True to raise (or update) the condition, False to clear it.
-    t_s
-        Time on the source's clock.
-    source
-        Which analyzer produced it.
-    """
-
-    bed_id: str
-    kind: str
-    priority: Priority
-    message: str
-    value: float | None = None
-    limit: float | None = None
-    latching: bool = False
-    technical: bool = False
-    active: bool = True
-    t_s: float = 0.0
-    source: str = ""
-
-    def cleared(self, t_s: float, message: str | None = None) -> AlarmCondition:
-        """The clear update for this condition at ``t_s``."""
-        return replace(self, active=False, t_s=t_s, message=message or self.message)
+__all__ = [
+    "CONSCIOUSNESS_LEVELS",
+    "HR_SOURCE_FRESH_S",
+    "NEWS2_INPUTS",
+    "SATSECONDS_MAX_STEP_S",
+    "UNIT_DEFAULTS",
+    "AlarmCondition",
+    "News2",
+    "News2Band",
+    "ParameterTiming",
+    "PatientLimits",
+    "Priority",
+    "VitalsMonitor",
+    "VitalsSettings",
+    "news2_band",
+    "news2_consciousness",
+    "news2_oxygen",
+    "news2_pulse",
+    "news2_rr",
+    "news2_score",
+    "news2_spo2",
+    "news2_systolic",
+    "news2_temperature",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,213 +262,6 @@ class _RuleState:
 
 def _fmt(value: float, decimals: int) -> str:
     return f"{value:.{decimals}f}"
-
-
-# --------------------------------------------------------------------------- NEWS2
-
-
-class News2Band(enum.Enum):
-    """NEWS2 clinical risk (RCP 2017, Chart 2)."""
-
-    LOW = "low"
-    LOW_MEDIUM = "low-medium"
-    MEDIUM = "medium"
-    HIGH = "high"
-
-
-#: NEWS2 input names, in chart order, as shown to the nurse when missing.
-NEWS2_INPUTS: Final = ("RR", "SpO2", "air/oxygen", "BP", "pulse", "consciousness", "temperature")
-#: ACVPU: Alert scores 0; new Confusion, Voice, Pain, Unresponsive score 3.
-CONSCIOUSNESS_LEVELS: Final = ("A", "C", "V", "P", "U")
-
-
-def _round(value: float, decimals: int = 0) -> float:
-    # The chart uses whole numbers (one decimal for temperature); round half up
-    # so 20.5 /min scores like 21, not like 20 (Python's round() is half-even).
-    scale = 10**decimals
-    return math.floor(value * scale + 0.5) / scale
-
-
-def news2_rr(rr_per_min: float) -> int:
-    """NEWS2 respiration-rate score: ≤8 → 3, 9–11 → 1, 12–20 → 0, 21–24 → 2, ≥25 → 3."""
-    v = _round(rr_per_min)
-    if v <= 8:
-        return 3
-    if v <= 11:
-        return 1
-    if v <= 20:
-        return 0
-    if v <= 24:
-        return 2
-    return 3
-
-
-def news2_spo2(spo2_pct: float, *, scale: int = 1, on_oxygen: bool = False) -> int:
-    """NEWS2 SpO2 score, scale 1 (default) or scale 2 (hypercapnic respiratory failure).
-
-    Scale 1: ≤91 → 3, 92–93 → 2, 94–95 → 1, ≥96 → 0.
-    Scale 2: ≤83 → 3, 84–85 → 2, 86–87 → 1, 88–92 (or ≥93 on air) → 0,
-    93–94 on oxygen → 1, 95–96 on oxygen → 2, ≥97 on oxygen → 3.
-    """
-    v = _round(spo2_pct)
-    if scale == 1:
-        return 3 if v <= 91 else 2 if v <= 93 else 1 if v <= 95 else 0
-    if scale != 2:
-        raise ValueError(f"NEWS2 SpO2 scale must be 1 or 2, got {scale}")
-    if v <= 83:
-        return 3
-    if v <= 85:
-        return 2
-    if v <= 87:
-        return 1
-    if v <= 92 or not on_oxygen:
-        return 0
-    return 1 if v <= 94 else 2 if v <= 96 else 3
-
-
-def news2_oxygen(on_oxygen: bool) -> int:
-    """NEWS2 air-or-oxygen score: supplemental oxygen → 2, air → 0."""
-    return 2 if on_oxygen else 0
-
-
-def news2_systolic(sys_mmhg: float) -> int:
-    """NEWS2 systolic BP score: ≤90 → 3, 91–100 → 2, 101–110 → 1, 111–219 → 0, ≥220 → 3."""
-    v = _round(sys_mmhg)
-    if v <= 90:
-        return 3
-    if v <= 100:
-        return 2
-    if v <= 110:
-        return 1
-    return 0 if v <= 219 else 3
-
-
-def news2_pulse(pulse_bpm: float) -> int:
-    """NEWS2 pulse score: ≤40 → 3, 41–50 → 1, 51–90 → 0, 91–110 → 1, 111–130 → 2, ≥131 → 3."""
-    v = _round(pulse_bpm)
-    if v <= 40:
-        return 3
-    if v <= 50:
-        return 1
-    if v <= 90:
-        return 0
-    if v <= 110:
-        return 1
-    return 2 if v <= 130 else 3
-
-
-def news2_consciousness(level: str) -> int:
-    """NEWS2 consciousness score (ACVPU): A → 0; C, V, P, U → 3."""
-    level = level.strip().upper()[:1]
-    if level not in CONSCIOUSNESS_LEVELS:
-        raise ValueError(f"consciousness must be one of {CONSCIOUSNESS_LEVELS}, got {level!r}")
-    return 0 if level == "A" else 3
-
-
-def news2_temperature(temp_c: float) -> int:
-    """NEWS2 temperature score: ≤35.0 → 3, 35.1–36.0 → 1, 36.1–38.0 → 0, 38.1–39.0 → 1, ≥39.1 → 2."""
-    v = _round(temp_c, 1)
-    if v <= 35.0:
-        return 3
-    if v <= 36.0:
-        return 1
-    if v <= 38.0:
-        return 0
-    return 1 if v <= 39.0 else 2
-
-
-@dataclass(frozen=True, slots=True)
-class News2:
-    """A NEWS2 result; partial when inputs are missing (the score is then a lower bound).
-
-    Attributes
-    ----------
-    score
-        Sum of the available parameter scores.
-    subscores
-        ``(input name, score)`` pairs for the inputs that were available.
-    missing
-        Input names (from :data:`NEWS2_INPUTS`) with no current value.
-    band
-        Clinical risk from the available inputs (a lower bound when partial).
-    """
-
-    score: int
-    subscores: tuple[tuple[str, int], ...]
-    missing: tuple[str, ...]
-    band: News2Band
-
-    @property
-    def partial(self) -> bool:
-        """True when at least one input is missing."""
-        return bool(self.missing)
-
-    @property
-    def available(self) -> bool:
-        """True when at least one input was scored."""
-        return bool(self.subscores)
-
-    @property
-    def text(self) -> str:
-        """E.g. ``"NEWS2 6 (medium)"`` or ``"NEWS2 ≥ 3 (low-medium) partial, missing: BP, consciousness"``."""
-        if not self.available:
-            return "NEWS2 — no inputs"
-        if not self.partial:
-            return f"NEWS2 {self.score} ({self.band.value})"
-        return (
-            f"NEWS2 ≥ {self.score} ({self.band.value}) partial, missing: {', '.join(self.missing)}"
-        )
-
-
-def _valid(x: float | None) -> float | None:
-    return None if x is None or math.isnan(x) else float(x)
-
-
-def news2_band(score: int, max_single: int) -> News2Band:
-    """Clinical risk: ≥7 high, 5–6 medium, a 3 in any single parameter low-medium, else low."""
-    if score >= 7:
-        return News2Band.HIGH
-    if score >= 5:
-        return News2Band.MEDIUM
-    if max_single >= 3:
-        return News2Band.LOW_MEDIUM
-    return News2Band.LOW
-
-
-def news2_score(
-    *,
-    rr: float | None = None,
-    spo2: float | None = None,
-    on_oxygen: bool | None = None,
-    systolic: float | None = None,
-    pulse: float | None = None,
-    consciousness: str | None = None,
-    temp: float | None = None,
-    spo2_scale: int = 1,
-) -> News2:
-    """NEWS2 from whatever inputs are given; None or NaN inputs are reported missing."""
-
-    parts: list[tuple[str, int]] = []
-    missing: list[str] = []
-
-    def add(name: str, score: int | None) -> None:
-        if score is None:
-            missing.append(name)
-        else:
-            parts.append((name, score))
-
-    rr_, spo2_, sys_, pulse_, temp_ = (_valid(x) for x in (rr, spo2, systolic, pulse, temp))
-    add("RR", None if rr_ is None else news2_rr(rr_))
-    oxy = bool(on_oxygen)
-    add("SpO2", None if spo2_ is None else news2_spo2(spo2_, scale=spo2_scale, on_oxygen=oxy))
-    add("air/oxygen", None if on_oxygen is None else news2_oxygen(on_oxygen))
-    add("BP", None if sys_ is None else news2_systolic(sys_))
-    add("pulse", None if pulse_ is None else news2_pulse(pulse_))
-    add("consciousness", None if consciousness is None else news2_consciousness(consciousness))
-    add("temperature", None if temp_ is None else news2_temperature(temp_))
-    total = sum(s for _, s in parts)
-    band = news2_band(total, max((s for _, s in parts), default=0))
-    return News2(total, tuple(parts), tuple(missing), band)
 
 
 # --------------------------------------------------------------------------- monitor

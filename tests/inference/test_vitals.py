@@ -7,14 +7,9 @@ import math
 import pytest
 
 from devices.frames import Numeric
-from inference.vitals import (
-    AlarmCondition,
+from inference.conditions import AlarmCondition, Priority
+from inference.news2 import (
     News2Band,
-    ParameterTiming,
-    PatientLimits,
-    Priority,
-    VitalsMonitor,
-    VitalsSettings,
     news2_band,
     news2_consciousness,
     news2_pulse,
@@ -23,6 +18,12 @@ from inference.vitals import (
     news2_spo2,
     news2_systolic,
     news2_temperature,
+)
+from inference.vitals import (
+    ParameterTiming,
+    PatientLimits,
+    VitalsMonitor,
+    VitalsSettings,
 )
 
 UNITS = {
