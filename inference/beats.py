@@ -1,0 +1,474 @@
+"""Beat classifier: a small 1-D CNN that labels each heartbeat N, S, V, F or Q.
+
+The classes are those of ANSI/AAMI EC57: N normal and bundle-branch-block
+(and escape) beats, S supraventricular ectopic, V ventricular ectopic, F fusion
+of ventricular and normal, Q paced or unclassifiable. The model reads the
+beat's waveform (one or two leads), its difference from the patient's recent
+usual beat and RR features relative to the patient's own rhythm; see
+:mod:`inference.features` for exactly what it sees.
+
+Runtime use::
+
+    clf = BeatClassifier.from_file("resources/models/beatcnn.safetensors")
+    probs = clf.classify(leads_mv, fs_hz, r_peaks)      # (n_beats, 5), CLASSES order
+    stream = StreamingBeatClassifier(clf, fs_hz, n_leads=2)
+    peaks, probs = stream.push(block, new_peaks)        # beats whose context is complete
+
+Context of beat ``i`` (both the offline and the streaming call honour it, so
+they give the same probabilities): samples from ``r[i] - 0.68 s`` to
+``r[i] + 0.5 s``, the peaks ``r[i-256] … r[i+1]`` and the patient's running
+template and QRS amplitude left by the beats before it
+(:class:`inference.features.PatientState`). Nothing later is read.
+
+torch is imported only when a model is built, not when this module is imported;
+the caller sets ``torch.set_num_threads`` for its thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+
+from inference import features as ft
+from inference.model_io import (
+    ModelFileError,
+    check_tensor_shapes,
+    load_model_file,
+    save_model_file,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+logger = logging.getLogger(__name__)
+
+CLASSES: Final = ("N", "S", "V", "F", "Q")
+MODEL_NAME: Final = "beatcnn"
+MODEL_VERSION: Final = "1.0"
+FORMAT_NAME: Final = "vigil-beatcnn"
+FORMAT_VERSION: Final = 1
+INFERENCE_CHUNK_BEATS: Final = 1024
+REQUIRED_METADATA: Final = (
+    "classes",
+    "model_fs_hz",
+    "pre_samples",
+    "post_samples",
+    "architecture",
+    "model_version",
+    "features_version",
+    "rr_features",
+    "trained_utc",
+)
+
+#: The AAMI EC57 class of each PhysioNet beat annotation code.
+AAMI_CLASS_OF_SYMBOL: Final = {
+    **dict.fromkeys("NLReB", "N"),
+    "j": "N",
+    **dict.fromkeys("AaJS", "S"),
+    **dict.fromkeys("VE", "V"),
+    "F": "F",
+    **dict.fromkeys("/fQ", "Q"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BeatCNNConfig:
+    """Architecture hyperparameters of the beat CNN (stored in the weights file)."""
+
+    channels: tuple[int, ...] = (16, 32, 48, 64)
+    kernels: tuple[int, ...] = (7, 5, 5, 3)
+    hidden: int = 64
+    dropout: float = 0.2
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> BeatCNNConfig:
+        raw = json.loads(text)
+        return cls(
+            channels=tuple(int(c) for c in raw["channels"]),
+            kernels=tuple(int(k) for k in raw["kernels"]),
+            hidden=int(raw["hidden"]),
+            dropout=float(raw["dropout"]),
+        )
+
+
+@functools.cache
+def _beat_cnn_class() -> type:
+    """The nn.Module class, defined on first use so importing this module skips torch."""
+    import torch
+    from torch import nn
+
+    class BeatCNN(nn.Module):
+        """Conv blocks over the 4 waveform channels, then an MLP with the scalars."""
+
+        def __init__(self, config: BeatCNNConfig) -> None:
+            super().__init__()
+            blocks: list[nn.Module] = []
+            width, length = ft.N_WAVE_CHANNELS, ft.WINDOW_SAMPLES
+            for out, k in zip(config.channels, config.kernels, strict=True):
+                blocks += [
+                    nn.Conv1d(width, out, k, padding=k // 2, bias=False),
+                    nn.BatchNorm1d(out),
+                    nn.ReLU(),
+                    nn.MaxPool1d(2),
+                ]
+                width, length = out, length // 2
+            self.features = nn.Sequential(*blocks)
+            self.head = nn.Sequential(
+                nn.Linear(width * length + ft.N_SCALARS, config.hidden),
+                nn.ReLU(),
+                nn.Dropout(config.dropout),
+                nn.Linear(config.hidden, len(CLASSES)),
+            )
+
+        def forward(self, waves: torch.Tensor, scalars: torch.Tensor) -> torch.Tensor:
+            z = self.features(waves).flatten(1)
+            return self.head(torch.cat([z, scalars], dim=1))
+
+    return BeatCNN
+
+
+def build_beat_cnn(config: BeatCNNConfig) -> torch.nn.Module:
+    """A freshly initialised beat CNN (imports torch)."""
+    return _beat_cnn_class()(config)
+
+
+def stored_state(module: torch.nn.Module) -> dict[str, np.ndarray]:
+    """The tensors that go into a weights file (BatchNorm step counters are left out)."""
+    return {
+        k: v.detach().cpu().numpy().astype(np.float32)
+        for k, v in module.state_dict().items()
+        if not k.endswith("num_batches_tracked")
+    }
+
+
+def save_beat_model(
+    path: str | Path, module: torch.nn.Module, config: BeatCNNConfig, extra: dict[str, str]
+) -> str:
+    """Write a beat model as safetensors with its metadata; return the file's sha256.
+
+    Parameters
+    ----------
+    path
+        Destination ``.safetensors`` file.
+    module
+        Trained network.
+    config
+        Its architecture.
+    extra
+        Further metadata strings (training date, data, command …); must include
+        ``trained_utc``.
+    """
+    meta = {
+        "classes": json.dumps(list(CLASSES)),
+        "model_fs_hz": repr(ft.MODEL_FS_HZ),
+        "pre_samples": str(ft.PRE_SAMPLES),
+        "post_samples": str(ft.POST_SAMPLES),
+        "architecture": config.to_json(),
+        "model_version": MODEL_VERSION,
+        "features_version": ft.FEATURES_VERSION,
+        "rr_features": json.dumps(list(ft.RR_FEATURE_NAMES)),
+        **extra,
+    }
+    sha = save_model_file(
+        path, stored_state(module), meta, format_name=FORMAT_NAME, format_version=FORMAT_VERSION
+    )
+    Path(path).chmod(0o644)  # safetensors writes owner-only; weights are not secret
+    return sha
+
+
+class BeatClassifier:
+    """A loaded beat model ready to classify beats on the CPU.
+
+    One instance belongs to one thread (it holds a torch module).
+
+    Attributes
+    ----------
+    version
+        ``"beatcnn-<model version>+<first 8 hex of the file's sha256>"``; stamp
+        it on every stored result.
+    metadata
+        The weights file's header metadata.
+    """
+
+    def __init__(
+        self, module: torch.nn.Module, config: BeatCNNConfig, metadata: dict[str, str], sha256: str
+    ) -> None:
+        self._module = module.eval()
+        self._fast = _fold_batch_norm(self._module)
+        self.config = config
+        self.metadata = metadata
+        self.sha256 = sha256
+        self.version = f"{MODEL_NAME}-{metadata.get('model_version', MODEL_VERSION)}+{sha256[:8]}"
+
+    @property
+    def module(self) -> torch.nn.Module:
+        """The torch network (for explanations; keep it on this instance's thread)."""
+        return self._module
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> BeatClassifier:
+        """Load and check a ``.safetensors`` beat model.
+
+        Raises
+        ------
+        ModelFileError
+            Not a safetensors file, wrong format or version, metadata that does
+            not match this code's features, missing/extra tensors or wrong shapes.
+        """
+        import torch
+
+        mf = load_model_file(
+            path,
+            format_name=FORMAT_NAME,
+            format_version=FORMAT_VERSION,
+            required_metadata=REQUIRED_METADATA,
+        )
+        meta = mf.metadata
+        expected_meta = {
+            "classes": json.dumps(list(CLASSES)),
+            "pre_samples": str(ft.PRE_SAMPLES),
+            "post_samples": str(ft.POST_SAMPLES),
+            "features_version": ft.FEATURES_VERSION,
+            "rr_features": json.dumps(list(ft.RR_FEATURE_NAMES)),
+        }
+        for key, want in expected_meta.items():
+            if meta[key] != want:
+                raise ModelFileError(f"model file {path}: {key} is {meta[key]}, expected {want}")
+        if float(meta["model_fs_hz"]) != ft.MODEL_FS_HZ:
+            raise ModelFileError(
+                f"model file {path}: model rate {meta['model_fs_hz']} Hz, expected {ft.MODEL_FS_HZ}"
+            )
+        try:
+            config = BeatCNNConfig.from_json(meta["architecture"])
+            module = build_beat_cnn(config)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelFileError(f"model file {path}: bad architecture metadata ({exc})") from exc
+        expected = {k: tuple(v.shape) for k, v in stored_state(module).items()}
+        check_tensor_shapes(mf, expected)
+        state = {k: torch.from_numpy(v.copy()) for k, v in mf.tensors.items()}
+        module.load_state_dict(state, strict=False)
+        logger.info("loaded beat model %s from %s", mf.sha256[:8], path)
+        return cls(module, config, meta, mf.sha256)
+
+    def classify_inputs(self, inputs: ft.BeatInputs) -> np.ndarray:
+        """Probabilities ``(n_beats, 5)`` for prepared inputs, in chunks."""
+        import torch
+
+        n = len(inputs.waves)
+        out = np.empty((n, len(CLASSES)), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, n, INFERENCE_CHUNK_BEATS):
+                stop = min(start + INFERENCE_CHUNK_BEATS, n)
+                logits = self._fast(
+                    torch.from_numpy(inputs.waves[start:stop]),
+                    torch.from_numpy(inputs.scalars[start:stop]),
+                )
+                out[start:stop] = torch.softmax(logits, dim=1).numpy()
+        return out
+
+    def classify(self, leads: np.ndarray, fs_hz: float, r_peaks: np.ndarray) -> np.ndarray:
+        """Classify every beat of a whole record (or any stretch starting at its start).
+
+        Parameters
+        ----------
+        leads
+            ``(n_leads, n_samples)`` float mV (a 1-D array is one lead), NaN in
+            gaps. Lead 0 should be the one most like a limb lead (MLII) where
+            there is a choice; only the first two leads are used.
+        fs_hz
+            Sampling rate, 100–1000 Hz.
+        r_peaks
+            Sorted integer sample indices of the R peaks.
+
+        Returns
+        -------
+        float32 ``(len(r_peaks), 5)`` probabilities in :data:`CLASSES` order.
+        """
+        leads, peaks = _check_inputs(leads, fs_hz, r_peaks)
+        probs = np.empty((len(peaks), len(CLASSES)), dtype=np.float32)
+        state = ft.PatientState()
+        # Features are built in chunks so memory stays bounded on long records.
+        for start in range(0, len(peaks), INFERENCE_CHUNK_BEATS):
+            targets = np.arange(start, min(start + INFERENCE_CHUNK_BEATS, len(peaks)))
+            inputs = ft.beat_inputs(leads, fs_hz, peaks, targets, state)
+            probs[targets] = self.classify_inputs(inputs)
+        return probs
+
+
+def _fold_batch_norm(module: torch.nn.Module) -> torch.nn.Module:
+    """An inference copy with each BatchNorm folded into the conv before it (fewer ops)."""
+    import copy
+
+    import torch
+    from torch import nn
+
+    fast = copy.deepcopy(module).eval()
+    layers = list(fast.features)
+    folded: list[nn.Module] = []
+    with torch.no_grad():
+        for layer in layers:
+            if isinstance(layer, nn.BatchNorm1d) and isinstance(folded[-1], nn.Conv1d):
+                conv = folded[-1]
+                gain = layer.weight / torch.sqrt(layer.running_var + layer.eps)
+                fused = nn.Conv1d(
+                    conv.in_channels, conv.out_channels, conv.kernel_size, padding=conv.padding
+                )
+                fused.weight.copy_(conv.weight * gain[:, None, None])
+                bias = conv.bias if conv.bias is not None else torch.zeros_like(gain)
+                fused.bias.copy_(layer.bias + (bias - layer.running_mean) * gain)
+                folded[-1] = fused
+            else:
+                folded.append(layer)
+    fast.features = nn.Sequential(*folded)
+    return fast.eval()
+
+
+def _check_inputs(
+    leads: np.ndarray, fs_hz: float, r_peaks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    leads = np.asarray(leads, dtype=np.float32)
+    if leads.ndim == 1:
+        leads = leads[None, :]
+    if leads.ndim != 2:
+        raise ValueError(f"leads must be (n_leads, n_samples), got shape {leads.shape}")
+    if not 100.0 <= fs_hz <= 1000.0:
+        raise ValueError(f"fs_hz {fs_hz} outside the supported 100-1000 Hz")
+    peaks = np.asarray(r_peaks)
+    if peaks.ndim != 1 or (len(peaks) and not np.issubdtype(peaks.dtype, np.integer)):
+        raise ValueError("r_peaks must be a 1-D array of integer sample indices")
+    peaks = peaks.astype(np.int64)
+    if len(peaks) and np.any(np.diff(peaks) <= 0):
+        raise ValueError("r_peaks must be strictly increasing")
+    return leads, peaks
+
+
+@dataclass
+class StreamingBeatClassifier:
+    """Classify beats as samples and detected R peaks arrive, same answers as offline.
+
+    Push each new block of samples together with the R peaks detected so far
+    that are not yet pushed; each call returns the beats whose context became
+    complete (0.5 s of signal after the peak and the next peak, or 3 s of
+    signal with no next peak). Probabilities equal those of
+    :meth:`BeatClassifier.classify` on the whole record (to float rounding).
+
+    The detector must report a peak within ``peak_latency_s`` of signal after it.
+
+    Parameters
+    ----------
+    classifier
+        The loaded model (same thread as this object).
+    fs_hz
+        Sampling rate of the pushed samples.
+    n_leads
+        Number of rows in each pushed block.
+    peak_latency_s
+        Longest delay of the QRS detector, in seconds of signal.
+    """
+
+    classifier: BeatClassifier
+    fs_hz: float
+    n_leads: int = 1
+    peak_latency_s: float = 0.5
+    _buf: np.ndarray = field(init=False, repr=False)
+    _buf_start: int = field(default=0, init=False)
+    _peaks: list[int] = field(default_factory=list, init=False, repr=False)
+    _next: int = field(default=0, init=False)  # position in _peaks of the first unsent beat
+    _state: ft.PatientState = field(default_factory=ft.PatientState, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_inputs(np.zeros((self.n_leads, 1)), self.fs_hz, np.zeros(0, np.int64))
+        self._buf = np.zeros((self.n_leads, 0), np.float32)
+        self._after = math.ceil(ft.CONTEXT_AFTER_S * self.fs_hz)
+        self._before = math.ceil(ft.CONTEXT_BEFORE_S * self.fs_hz)
+        self._no_next_wait = int(math.ceil((ft.POST_RR_CAP_S + self.peak_latency_s) * self.fs_hz))
+
+    @property
+    def samples_seen(self) -> int:
+        """Absolute index one past the last pushed sample."""
+        return self._buf_start + self._buf.shape[1]
+
+    def push(
+        self, samples: np.ndarray, r_peaks: np.ndarray | list[int] = ()
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Add samples and newly detected peaks; return ``(peaks, probabilities)`` now ready.
+
+        Parameters
+        ----------
+        samples
+            ``(n_leads, k)`` mV (1-D when one lead), continuing the stream.
+        r_peaks
+            Absolute sample indices of new R peaks, increasing and after every
+            peak pushed before.
+
+        Returns
+        -------
+        peaks
+            int64 absolute indices of the beats classified by this call.
+        probabilities
+            float32 ``(len(peaks), 5)``.
+        """
+        block = np.asarray(samples, dtype=np.float32)
+        if block.ndim == 1:
+            block = block[None, :]
+        if block.shape[0] != self.n_leads:
+            raise ValueError(f"expected {self.n_leads} lead(s), got {block.shape[0]}")
+        self._buf = np.concatenate([self._buf, block], axis=1)
+        for p in np.asarray(r_peaks, dtype=np.int64).tolist():
+            if self._peaks and p <= self._peaks[-1]:
+                raise ValueError(f"R peak {p} is not after the previous one {self._peaks[-1]}")
+            self._peaks.append(int(p))
+        return self._emit(final=False)
+
+    def flush(self) -> tuple[np.ndarray, np.ndarray]:
+        """Classify the remaining beats as if the record ended here (end of a replay)."""
+        return self._emit(final=True)
+
+    def _emit(self, final: bool) -> tuple[np.ndarray, np.ndarray]:
+        end = self.samples_seen
+        ready = self._next
+        while ready < len(self._peaks):
+            r = self._peaks[ready]
+            complete = end >= r + self._after + 1 and (
+                ready + 1 < len(self._peaks) or end >= r + self._no_next_wait
+            )
+            if not (complete or final):
+                break
+            ready += 1
+        if ready == self._next:
+            self._trim()
+            return np.zeros(0, np.int64), np.zeros((0, len(CLASSES)), np.float32)
+        peaks = np.asarray(self._peaks, dtype=np.int64)
+        targets = np.arange(self._next, ready)
+        inputs = ft.beat_inputs(
+            self._buf, self.fs_hz, peaks, targets, self._state, sample_offset=self._buf_start
+        )
+        probs = self.classifier.classify_inputs(inputs)
+        self._next = ready
+        self._trim()
+        return peaks[targets], probs
+
+    def _trim(self) -> None:
+        """Forget peaks and samples that no pending or future beat can need."""
+        keep_peaks = max(self._next - ft.RR_HISTORY_BEATS - 1, 0)
+        if keep_peaks:
+            del self._peaks[:keep_peaks]
+            self._next -= keep_peaks
+        # A peak not yet reported lies at most peak_latency_s before the newest sample.
+        first_needed = self.samples_seen - int(math.ceil(self.peak_latency_s * self.fs_hz))
+        if self._next < len(self._peaks):
+            first_needed = min(first_needed, self._peaks[self._next])
+        drop = first_needed - self._before - 1 - self._buf_start
+        if drop > 0:
+            self._buf = self._buf[:, drop:]
+            self._buf_start += drop

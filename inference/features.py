@@ -1,0 +1,464 @@
+"""Per-beat inputs of the beat classifier: waveform windows and RR features.
+
+Everything here is NumPy only (no torch), so the streaming analyzer and the
+trainer share one definition of what the model sees.
+
+What the model sees for beat *i* (R peak at sample ``r[i]`` of a record sampled
+at ``fs`` Hz):
+
+* **Waveform** — each lead, from 0.625 s before to 0.445 s after the R peak,
+  band-limited (windowed-sinc low-pass at 40 Hz) and resampled to
+  :data:`MODEL_FS_HZ` in one linear step, with the least-squares straight line
+  of the window removed (baseline wander). Amplitude is divided by the
+  patient's running QRS amplitude (median peak-to-peak of this beat and the
+  16 beats before it), so a big ventricular beat still looks big.
+* **Template difference** — this beat minus the patient's running template:
+  an exponential average (weight 1/8) of the earlier beats whose QRS matched
+  the template (a beat differing by more than half the template's QRS energy
+  does not update it; after 12 such beats in a row the template restarts from
+  the current beat). It is the patient's recent usual beat, and explanations
+  use it as their baseline.
+* **RR features** — pre-RR, post-RR, the mean of the last 8 RR intervals and the
+  previous RR, as log ratios to the median of the last 32 RR intervals; the
+  pre-RR and that median against the median of the last 256 RR intervals (a
+  few minutes, so a sustained run of ectopic beats still reads as early); the
+  rhythm's irregularity and the absolute RR level.
+* **Lead presence** — one flag per lead (0 when the lead is missing, mostly
+  NaN, or flat in this window); an absent lead is fed as zeros.
+
+Context each beat needs (this is what makes streaming equal to offline use):
+the samples from ``r[i] - CONTEXT_BEFORE_S`` (0.68 s) to ``r[i] +
+CONTEXT_AFTER_S`` (0.5 s), the peaks ``r[i-256] … r[i+1]`` and the
+:class:`PatientState` left by beats ``0 … i-1`` (template and the last 16 QRS
+amplitudes). When no next peak exists the post-RR is :data:`POST_RR_CAP_S` if
+the signal runs on that long after the beat, otherwise the pre-RR stands in.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+
+#: Bump when anything below changes what the model sees; weights files record it.
+FEATURES_VERSION: Final = "1"
+MODEL_FS_HZ: Final = 128.0
+PRE_SAMPLES: Final = 80  # model samples before the R peak (0.625 s)
+POST_SAMPLES: Final = 58  # model samples from the R peak on (to +0.445 s)
+WINDOW_SAMPLES: Final = PRE_SAMPLES + POST_SAMPLES
+LOWPASS_HZ: Final = 40.0
+KERNEL_HALF_WIDTH_S: Final = 0.05  # reach of the resampling kernel
+MAX_LEADS: Final = 2
+AMPLITUDE_HISTORY_BEATS: Final = 16
+RR_BASELINE_BEATS: Final = 32
+RR_LONG_BEATS: Final = 256  # a few minutes: keeps a sustained run of ectopics "early"
+RR_LOCAL_BEATS: Final = 8
+RR_IRREGULARITY_BEATS: Final = 16
+POST_RR_CAP_S: Final = 3.0
+RR_MIN_S: Final = 0.15
+NOMINAL_RR_S: Final = 0.8  # only for a record's first beat and log scaling
+QRS_HALF_WIDTH_SAMPLES: Final = 10  # ±78 ms around R for the amplitude measure
+MIN_AMPLITUDE_MV: Final = 0.05
+ABSENT_NAN_FRACTION: Final = 0.3
+FLAT_RANGE_MV: Final = 0.01  # a lead whose window spans less is flat (lead off)
+
+CONTEXT_BEFORE_S: Final = PRE_SAMPLES / MODEL_FS_HZ + KERNEL_HALF_WIDTH_S
+CONTEXT_AFTER_S: Final = (POST_SAMPLES - 1) / MODEL_FS_HZ + KERNEL_HALF_WIDTH_S
+TEMPLATE_WEIGHT: Final = 0.125
+TEMPLATE_MATCH_LIMIT: Final = 0.5  # difference energy / template energy over the QRS
+TEMPLATE_RESTART_BEATS: Final = 12
+TEMPLATE_QRS: Final = slice(PRE_SAMPLES - 13, PRE_SAMPLES + 19)  # -0.1 s … +0.15 s
+#: Peaks before beat i that its RR features read.
+RR_HISTORY_BEATS: Final = RR_LONG_BEATS
+
+RR_FEATURE_NAMES: Final = (
+    "log pre-RR / median RR",
+    "log post-RR / median RR",
+    "log local mean RR / median RR",
+    "log pre-RR / previous RR",
+    "log post-RR / pre-RR",
+    "RR irregularity",
+    "log median RR / 0.8 s",
+    "log pre-RR / 0.8 s",
+    "log pre-RR / long median RR",
+    "log median RR / long median RR",
+)
+N_RR_FEATURES: Final = len(RR_FEATURE_NAMES)
+N_SCALARS: Final = N_RR_FEATURES + MAX_LEADS
+N_WAVE_CHANNELS: Final = 2 * MAX_LEADS  # each lead, then each lead minus template
+
+
+@dataclass(frozen=True, slots=True)
+class BeatInputs:
+    """Model inputs for a run of beats.
+
+    Attributes
+    ----------
+    waves
+        float32 ``(n_beats, 4, WINDOW_SAMPLES)``: lead 1, lead 2, lead 1 minus
+        template, lead 2 minus template, in units of the patient's QRS amplitude.
+    scalars
+        float32 ``(n_beats, N_SCALARS)``: the RR features then lead presence.
+    """
+
+    waves: np.ndarray
+    scalars: np.ndarray
+
+
+@functools.lru_cache(maxsize=32)
+def _resampling_operator(fs_hz: float) -> tuple[int, int, np.ndarray]:
+    """Linear map from a raw window at ``fs_hz`` to the model window.
+
+    Returns ``(offset_before, offset_after, matrix)``: raw samples
+    ``r - offset_before … r + offset_after`` (inclusive) times ``matrix.T``
+    give the low-passed, resampled, linearly detrended window.
+    """
+    before = math.ceil(CONTEXT_BEFORE_S * fs_hz)
+    after = math.ceil(CONTEXT_AFTER_S * fs_hz)
+    raw_t = np.arange(-before, after + 1, dtype=np.float64) / fs_hz
+    out_t = (np.arange(WINDOW_SAMPLES, dtype=np.float64) - PRE_SAMPLES) / MODEL_FS_HZ
+    dt = out_t[:, None] - raw_t[None, :]
+    cutoff = min(LOWPASS_HZ, 0.45 * fs_hz)
+    kernel = np.sinc(2.0 * cutoff * dt)
+    taper = np.where(
+        np.abs(dt) < KERNEL_HALF_WIDTH_S, 0.5 + 0.5 * np.cos(np.pi * dt / KERNEL_HALF_WIDTH_S), 0.0
+    )
+    interp = kernel * taper
+    interp /= interp.sum(axis=1, keepdims=True)  # unit gain at DC
+    design = np.stack([np.ones_like(out_t), out_t], axis=1)
+    detrend = np.eye(WINDOW_SAMPLES) - design @ np.linalg.pinv(design)
+    return before, after, np.ascontiguousarray((detrend @ interp).T, dtype=np.float32)
+
+
+def filtered_windows(
+    leads: np.ndarray, fs_hz: float, peaks: np.ndarray, sample_offset: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Band-limited model-rate windows of the given beats, before amplitude scaling.
+
+    Parameters
+    ----------
+    leads
+        ``(n_leads, n_samples)`` mV, NaN allowed; at most :data:`MAX_LEADS` are used.
+    fs_hz
+        Sampling rate of ``leads``.
+    peaks
+        Absolute R-peak sample indices.
+    sample_offset
+        Absolute index of ``leads[:, 0]`` (non-zero for a streaming buffer).
+
+    Returns
+    -------
+    windows
+        float32 ``(n_peaks, MAX_LEADS, WINDOW_SAMPLES)`` mV, zeros for absent leads.
+    present
+        bool ``(n_peaks, MAX_LEADS)``.
+    amplitude
+        float32 ``(n_peaks, MAX_LEADS)`` QRS peak-to-peak mV, NaN for absent leads.
+    """
+    before, after, op = _resampling_operator(float(fs_hz))
+    peaks = np.asarray(peaks, dtype=np.int64)
+    n_peaks = len(peaks)
+    windows = np.zeros((n_peaks, MAX_LEADS, WINDOW_SAMPLES), dtype=np.float32)
+    present = np.zeros((n_peaks, MAX_LEADS), dtype=bool)
+    amplitude = np.full((n_peaks, MAX_LEADS), np.nan, dtype=np.float32)
+    n_used = min(leads.shape[0], MAX_LEADS)
+    n = leads.shape[1]
+    if n_peaks == 0 or n_used == 0 or n == 0:
+        return windows, present, amplitude
+    raw = _gather_windows(
+        np.asarray(leads[:n_used], dtype=np.float32), peaks - sample_offset, before, after
+    )
+    gappy = np.isnan(raw).any(axis=2) if np.isnan(raw).any() else np.zeros(raw.shape[:2], bool)
+    ok = np.ones(raw.shape[:2], dtype=bool)
+    if gappy.any():
+        # Gaps are filled with the window's median; only gappy windows pay for it.
+        rows = raw[gappy]
+        ok[gappy] = np.isnan(rows).mean(axis=1) < ABSENT_NAN_FRACTION
+        fill = np.nan_to_num(_nanmedian_last(rows), nan=0.0)
+        raw[gappy] = np.where(np.isnan(rows), fill[:, None], rows)
+    filtered = raw @ op
+    # A flat (lead-off) window stays flat after filtering; checking it here is cheaper.
+    ok &= filtered.max(axis=2) - filtered.min(axis=2) > FLAT_RANGE_MV
+    filtered[~ok] = 0.0
+    windows[:, :n_used] = filtered.transpose(1, 0, 2)
+    present[:, :n_used] = ok.T
+    qrs = filtered[
+        :, :, PRE_SAMPLES - QRS_HALF_WIDTH_SAMPLES : PRE_SAMPLES + QRS_HALF_WIDTH_SAMPLES
+    ]
+    amplitude[:, :n_used] = np.where(ok, qrs.max(axis=2) - qrs.min(axis=2), np.nan).T
+    return windows, present, amplitude
+
+
+def _gather_windows(leads: np.ndarray, centres: np.ndarray, before: int, after: int) -> np.ndarray:
+    """Copy ``(n_leads, n_beats, before+after+1)`` windows; NaN where they leave the data."""
+    n = leads.shape[1]
+    width = before + after + 1
+    lo = int(centres[0]) - before
+    hi = int(centres[-1]) + after + 1
+    src = leads[:, max(lo, 0) : min(hi, n)]
+    if lo < 0 or hi > n or src.shape[1] < width:
+        pad_lo, pad_hi = max(-lo, 0), max(hi - n, 0)
+        src = np.pad(src, ((0, 0), (pad_lo, pad_hi)), constant_values=np.nan)
+    view = np.lib.stride_tricks.sliding_window_view(src, width, axis=1)
+    return view[:, centres - before - lo]
+
+
+def _nanmedian_last(x: np.ndarray) -> np.ndarray:
+    """Median over the last axis ignoring NaN (NaN where all are NaN); faster than np.nanmedian."""
+    width = x.shape[-1]
+    nan = np.isnan(x)
+    gappy = nan.any(axis=-1)
+    out = np.empty(x.shape[:-1], dtype=np.result_type(x, np.float32))
+    whole = ~gappy
+    if whole.any():
+        lo, hi = (width - 1) // 2, width // 2
+        part = np.partition(x[whole], (lo, hi), axis=-1)
+        out[whole] = 0.5 * (part[..., lo] + part[..., hi])
+    if gappy.any():
+        rows = x[gappy]
+        ordered = np.sort(rows, axis=-1)  # NaN sorts last
+        count = (~nan[gappy]).sum(axis=-1)
+        lo_i = np.maximum((count - 1) // 2, 0)[:, None]
+        hi_i = np.minimum(np.maximum(count // 2, 0), width - 1)[:, None]
+        mid = (
+            0.5
+            * (np.take_along_axis(ordered, lo_i, -1) + np.take_along_axis(ordered, hi_i, -1))[:, 0]
+        )
+        out[gappy] = np.where(count > 0, mid, np.nan)
+    return out
+
+
+def _nanmean_last(x: np.ndarray) -> np.ndarray:
+    """Mean over the last axis ignoring NaN (NaN where all are NaN)."""
+    ok = ~np.isnan(x)
+    count = ok.sum(axis=-1)
+    total = np.where(ok, x, 0.0).sum(axis=-1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _history_index(targets: np.ndarray, depth: int, include_self: bool) -> np.ndarray:
+    """Indices ``t-depth … t-1`` (and ``t`` if ``include_self``) for each target, -1 where < 0."""
+    stop = 1 if include_self else 0
+    idx = targets[:, None] + np.arange(-depth, stop)[None, :]
+    return np.where(idx >= 0, idx, -1)
+
+
+def rr_features(
+    peaks: np.ndarray, fs_hz: float, targets: np.ndarray, n_samples_end: int
+) -> np.ndarray:
+    """RR features of the beats ``targets`` (indices into ``peaks``).
+
+    Parameters
+    ----------
+    peaks
+        All known absolute R-peak indices (sorted); entries before
+        ``targets.min() - RR_HISTORY_BEATS`` are not read.
+    fs_hz
+        Sampling rate.
+    targets
+        Positions in ``peaks`` of the beats to describe.
+    n_samples_end
+        Absolute index one past the last sample seen; decides the post-RR of a
+        beat without a next peak.
+
+    Returns
+    -------
+    float32 ``(len(targets), N_RR_FEATURES)``.
+    """
+    peaks = np.asarray(peaks, dtype=np.int64)
+    n = len(peaks)
+    rr = np.empty(n, dtype=np.float64)
+    if n > 1:
+        rr[1:] = np.diff(peaks) / fs_hz
+        rr[0] = rr[1]
+    elif n == 1:
+        rr[0] = NOMINAL_RR_S
+    rr = np.clip(rr, RR_MIN_S, POST_RR_CAP_S)
+    pre = rr[targets]
+    has_next = targets + 1 < n
+    tail_s = (n_samples_end - peaks[targets]) / fs_hz
+    post = np.where(
+        has_next,
+        rr[np.minimum(targets + 1, n - 1)],
+        np.where(tail_s >= POST_RR_CAP_S, POST_RR_CAP_S, pre),
+    )
+    rr_nan = np.append(rr, np.nan)  # index -1 reads NaN
+
+    def windowed(depth: int) -> np.ndarray:
+        return rr_nan[_history_index(targets, depth - 1, include_self=True)]
+
+    baseline = _nanmedian_last(windowed(RR_BASELINE_BEATS))
+    long_baseline = _nanmedian_last(windowed(RR_LONG_BEATS))
+    local = _nanmean_last(windowed(RR_LOCAL_BEATS))
+    prev = rr_nan[np.where(targets >= 1, targets - 1, targets)]
+    steps = np.abs(np.diff(windowed(RR_IRREGULARITY_BEATS), axis=1))
+    irregular = np.nan_to_num(_nanmean_last(steps) / baseline, nan=0.0)
+    feats = np.stack(
+        [
+            np.log(pre / baseline),
+            np.log(post / baseline),
+            np.log(local / baseline),
+            np.log(pre / prev),
+            np.log(post / pre),
+            irregular,
+            np.log(baseline / NOMINAL_RR_S),
+            np.log(pre / NOMINAL_RR_S),
+            np.log(pre / long_baseline),
+            np.log(baseline / long_baseline),
+        ],
+        axis=1,
+    )
+    return np.clip(feats, -3.0, 3.0).astype(np.float32)
+
+
+@dataclass
+class PatientState:
+    """What beat features carry from one beat to the next for one patient.
+
+    Fresh at the start of a record or stream; :func:`beat_inputs` updates it.
+    """
+
+    template: np.ndarray = field(
+        default_factory=lambda: np.zeros((MAX_LEADS, WINDOW_SAMPLES), np.float32)
+    )
+    has_template: np.ndarray = field(default_factory=lambda: np.zeros(MAX_LEADS, bool))
+    misses: np.ndarray = field(default_factory=lambda: np.zeros(MAX_LEADS, np.int64))
+    amplitudes: np.ndarray = field(
+        default_factory=lambda: np.full((AMPLITUDE_HISTORY_BEATS, MAX_LEADS), np.nan)
+    )
+    beats_seen: int = 0
+
+
+def beat_inputs(
+    leads: np.ndarray,
+    fs_hz: float,
+    peaks: np.ndarray,
+    targets: np.ndarray,
+    state: PatientState,
+    *,
+    sample_offset: int = 0,
+    windows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> BeatInputs:
+    """Model inputs for consecutive beats, advancing the patient's state.
+
+    Parameters
+    ----------
+    leads
+        ``(n_leads, n_samples)`` mV covering each target's window; NaN allowed.
+    fs_hz
+        Sampling rate of ``leads``.
+    peaks
+        Absolute R-peak sample indices, sorted; must include the 32 before the
+        first target (when they exist) and the one after the last.
+    targets
+        Consecutive positions in ``peaks`` of the beats wanted, the first being
+        the beat after the last one ``state`` has seen.
+    state
+        The patient's state; updated in place.
+    sample_offset
+        Absolute sample index of ``leads[:, 0]``.
+    windows
+        ``filtered_windows`` of exactly these targets, if already computed.
+
+    Returns
+    -------
+    BeatInputs
+    """
+    peaks = np.asarray(peaks, dtype=np.int64)
+    targets = np.asarray(targets, dtype=np.int64)
+    if windows is None:
+        windows = filtered_windows(leads, fs_hz, peaks[targets], sample_offset)
+    own, present, amplitude = windows
+    scale = _advance_scale(amplitude, state)
+    template = _advance_templates(own[None], present[None], [state])[0]
+    rr = rr_features(peaks, fs_hz, targets, sample_offset + leads.shape[1])
+    return _assemble(own, present, scale, template, rr)
+
+
+def record_beat_inputs(
+    records: list[tuple[np.ndarray, float, np.ndarray]],
+) -> list[BeatInputs]:
+    """Inputs of every beat of several whole records at once (training).
+
+    Each record is ``(leads, fs_hz, peaks)`` and starts from a fresh
+    :class:`PatientState`; the result equals :func:`beat_inputs` per record,
+    but the sequential template update runs over all records together.
+    """
+    windows = [filtered_windows(leads, fs, peaks) for leads, fs, peaks in records]
+    states = [PatientState() for _ in records]
+    scales = [_advance_scale(w[2], st) for w, st in zip(windows, states, strict=True)]
+    longest = max((len(p) for _, _, p in records), default=0)
+    own = np.zeros((len(records), longest, MAX_LEADS, WINDOW_SAMPLES), np.float32)
+    present = np.zeros((len(records), longest, MAX_LEADS), bool)
+    for k, w in enumerate(windows):
+        own[k, : len(w[0])] = w[0]
+        present[k, : len(w[0])] = w[1]
+    templates = _advance_templates(own, present, states)
+    out = []
+    for k, (leads, fs, peaks) in enumerate(records):
+        n = len(peaks)
+        rr = rr_features(peaks, fs, np.arange(n), leads.shape[1])
+        out.append(_assemble(windows[k][0], windows[k][1], scales[k], templates[k, :n], rr))
+    return out
+
+
+def _assemble(
+    own: np.ndarray, present: np.ndarray, scale: np.ndarray, template: np.ndarray, rr: np.ndarray
+) -> BeatInputs:
+    waves = np.concatenate([own, own - template], axis=1) / np.tile(scale, 2)[..., None]
+    waves *= np.tile(present, 2)[..., None]
+    scalars = np.concatenate([rr, present.astype(np.float32)], axis=1)
+    return BeatInputs(waves.astype(np.float32), scalars.astype(np.float32))
+
+
+def _advance_scale(amplitude: np.ndarray, state: PatientState) -> np.ndarray:
+    """Running QRS amplitude (median of this beat and the 16 before) per lead."""
+    k = AMPLITUDE_HISTORY_BEATS
+    amp_all = np.concatenate([state.amplitudes, amplitude.astype(np.float64)], axis=0)
+    hist = np.arange(len(amplitude))[:, None] + np.arange(k + 1)[None, :]
+    scale = _nanmedian_last(np.moveaxis(amp_all[hist], 1, -1))
+    state.amplitudes = amp_all[-k:].copy()
+    return np.where(np.isfinite(scale), np.maximum(scale, MIN_AMPLITUDE_MV), 1.0).astype(np.float32)
+
+
+def _advance_templates(
+    own: np.ndarray, present: np.ndarray, states: list[PatientState]
+) -> np.ndarray:
+    """Each beat's template (from earlier beats only), updating the running ones.
+
+    ``own`` is ``(n_patients, n_beats, MAX_LEADS, WINDOW_SAMPLES)``; patients
+    are updated side by side (the update is sequential in beats, so this is
+    what makes training fast). float32 throughout, so all callers agree.
+    """
+    tmpl = np.stack([st.template for st in states]).astype(np.float32)
+    has = np.stack([st.has_template for st in states])
+    misses = np.stack([st.misses for st in states])
+    out = np.empty(own.shape, dtype=np.float32)
+    qrs = TEMPLATE_QRS
+    weight = np.float32(TEMPLATE_WEIGHT)
+    limit = np.float32(TEMPLATE_MATCH_LIMIT)
+    for i in range(own.shape[1]):
+        x = own[:, i]
+        ok = present[:, i]
+        start = ok & ~has
+        if start.any():
+            tmpl[start] = x[start]
+            has = has | start
+        out[:, i] = np.where(has[..., None], tmpl, x)
+        diff = x[..., qrs] - tmpl[..., qrs]
+        energy = (tmpl[..., qrs] * tmpl[..., qrs]).sum(axis=-1)
+        match = ok & ((diff * diff).sum(axis=-1) <= limit * energy)
+        misses = np.where(match, 0, misses + ok)
+        tmpl += weight * (x - tmpl) * match[..., None]
+        restart = misses >= TEMPLATE_RESTART_BEATS
+        if restart.any():
+            tmpl[restart] = x[restart]
+            misses = np.where(restart, 0, misses)
+    for k, st in enumerate(states):
+        st.template = tmpl[k].copy()
+        st.has_template = has[k].copy()
+        st.misses = misses[k].copy()
+    return out
