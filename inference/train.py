@@ -1,0 +1,522 @@
+"""Train the beat classifier: ``vigil train --data DIR [DIR ...] --out FILE.safetensors``.
+
+Training reads WFDB records with reference beat annotations (mitdb, svdb),
+takes the reference R peaks (jittered by a few ms so the model tolerates a
+detector's timing), builds the features of :mod:`inference.features` afresh
+every epoch with augmentation (nstdb noise, sampling-rate jitter; lead dropout,
+lead swap and polarity inversion per batch) and fits the CNN of
+:mod:`inference.beats` with class-balanced sampling.
+
+Validation is patient-wise: ``--cv`` trains once per fold with that fold's
+MIT-BIH DS1 records left out (whole records, never single beats; svdb always
+trains) and scores the held-out records with the EC57 beat classes. The final
+model is then trained on everything and a model card is written next to it.
+
+Seeded and reproducible on one thread: the same data, arguments and seed give
+the same weights file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+
+from inference import features as ft
+from inference.beats import (
+    AAMI_CLASS_OF_SYMBOL,
+    CLASSES,
+    BeatClassifier,
+    BeatCNNConfig,
+    build_beat_cnn,
+    save_beat_model,
+)
+from inference.train_report import aami_scores, confusion, write_model_card
+
+logger = logging.getLogger(__name__)
+
+#: MIT-BIH DS1 of de Chazal et al. (2004), split by record into four folds that
+#: each hold some S- and V-rich patients.
+CV_FOLDS: Final = (
+    ("101", "106", "112", "122", "209", "215"),
+    ("108", "115", "119", "201", "205", "230"),
+    ("109", "114", "118", "203", "207"),
+    ("116", "124", "208", "220", "223"),
+)
+NOISE_RECORDS: Final = ("bw", "em", "ma")
+LEARNING_PERIOD_S: Final = 300.0  # EC57 does not score the first 5 minutes
+FEATURE_GROUP_RECORDS: Final = 16  # records whose features are built together
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides the trained weights (stored in the model card)."""
+
+    epochs: int = 12
+    beats_per_epoch: int = 48_000
+    batch_size: int = 256
+    learning_rate: float = 3e-3
+    # The shipped weights are an exponential average of the last ~500 steps' weights:
+    # inter-patient scores swing much less from run to run than with the last step's.
+    weight_average_decay: float = 0.998
+    weight_decay: float = 1e-3
+    label_smoothing: float = 0.05
+    sampling_power: float = 0.5  # class share grows as count**power (1 = natural, 0 = equal)
+    class_share_cap: dict[str, float] = field(default_factory=lambda: {"F": 0.015, "Q": 0.003})
+    noise_probability: float = 0.5
+    snr_db: tuple[float, float] = (0.0, 24.0)
+    fs_jitter: float = 0.04
+    peak_jitter_s: float = 0.006
+    # A detector can land tens of ms off on wide ventricular beats: some beats move more.
+    wide_jitter_s: float = 0.04
+    wide_jitter_fraction: float = 0.1
+    drop_second_lead: float = 0.2
+    drop_first_lead: float = 0.1
+    swap_leads: float = 0.1
+    invert_lead: float = 0.05
+    seed: int = 0
+    architecture: BeatCNNConfig = field(default_factory=BeatCNNConfig)
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["architecture"] = json.loads(self.architecture.to_json())
+        return d
+
+
+@dataclass
+class Record:
+    """One annotated recording held in memory for training."""
+
+    name: str
+    database: str
+    fs_hz: float
+    leads: np.ndarray  # float32 (n_leads, n_samples) mV
+    peaks: np.ndarray  # int64 reference beat positions
+    labels: np.ndarray  # int64 class index into CLASSES
+    qrs_amplitude: np.ndarray = field(default_factory=lambda: np.ones(ft.MAX_LEADS))
+
+
+# --------------------------------------------------------------------------- data
+
+
+def load_record(path: Path) -> Record:
+    """Read a WFDB record and its ``.atr`` beats; MLII goes first where present."""
+    import wfdb
+
+    rec = wfdb.rdrecord(str(path))
+    ann = wfdb.rdann(str(path), "atr")
+    order = list(range(rec.p_signal.shape[1]))
+    if "MLII" in rec.sig_name:
+        first = rec.sig_name.index("MLII")
+        order = [first] + [i for i in order if i != first]
+    leads = rec.p_signal[:, order[: ft.MAX_LEADS]].T.astype(np.float32)
+    keep = [i for i, s in enumerate(ann.symbol) if s in AAMI_CLASS_OF_SYMBOL]
+    peaks = np.asarray(ann.sample, dtype=np.int64)[keep]
+    labels = np.array([CLASSES.index(AAMI_CLASS_OF_SYMBOL[ann.symbol[i]]) for i in keep])
+    ok = (peaks >= 0) & (peaks < leads.shape[1])
+    ok[1:] &= np.diff(peaks) > 0
+    record = Record(path.name, path.parent.name, float(rec.fs), leads, peaks[ok], labels[ok])
+    _, present, amp = ft.filtered_windows(leads, record.fs_hz, record.peaks[::10])
+    record.qrs_amplitude = np.nan_to_num(np.nanmedian(np.where(present, amp, np.nan), axis=0), 1.0)
+    return record
+
+
+def load_data(dirs: Sequence[Path]) -> tuple[list[Record], dict[str, np.ndarray]]:
+    """Beat records and noise records (360 Hz) from WFDB folders.
+
+    Folders of noise (nstdb's bw, em, ma) feed augmentation; nstdb's ``118e*``
+    records are MIT-BIH 118 plus noise and are skipped, since 118 itself is a
+    DS1 record and would leak across folds.
+    """
+    import wfdb
+
+    records: list[Record] = []
+    noise: dict[str, np.ndarray] = {}
+    for folder in dirs:
+        names = sorted(p.stem for p in folder.glob("*.hea"))
+        for name in names:
+            if name in NOISE_RECORDS:
+                sig = wfdb.rdrecord(str(folder / name)).p_signal.T.astype(np.float32)
+                noise[name] = sig - sig.mean(axis=1, keepdims=True)
+            elif name.startswith("118e"):
+                continue
+            elif (folder / f"{name}.atr").exists():
+                records.append(load_record(folder / name))
+        logger.info("%s: %d beat records so far, noise %s", folder, len(records), sorted(noise))
+    if not records:
+        raise ValueError("no annotated WFDB records found in " + ", ".join(map(str, dirs)))
+    return records, noise
+
+
+def _resampled_noise(noise: dict[str, np.ndarray], fs_hz: float) -> dict[str, np.ndarray]:
+    from scipy.signal import resample_poly
+
+    if fs_hz == 360.0:
+        return noise
+    frac = _ratio(fs_hz / 360.0)
+    return {
+        k: resample_poly(v, frac[0], frac[1], axis=1).astype(np.float32) for k, v in noise.items()
+    }
+
+
+def _ratio(x: float) -> tuple[int, int]:
+    """A small integer ratio close to ``x`` for polyphase resampling."""
+    from fractions import Fraction
+
+    f = Fraction(x).limit_denominator(200)
+    return f.numerator, f.denominator
+
+
+# ------------------------------------------------------------------ augmentation
+
+
+def _noisy_leads(
+    record: Record, noise: dict[str, np.ndarray], cfg: TrainConfig, rng: np.random.Generator
+) -> np.ndarray:
+    """The record with nstdb noise switched on and off in stretches of 10-60 s."""
+    if not noise or rng.random() >= cfg.noise_probability:
+        return record.leads
+    n = record.leads.shape[1]
+    kind = rng.choice(sorted(noise))
+    source = noise[kind]
+    start = int(rng.integers(0, source.shape[1]))
+    idx = (start + np.arange(n)) % source.shape[1]
+    chunk = source[:, idx][: record.leads.shape[0]]
+    envelope = np.zeros(n, dtype=np.float32)
+    pos, on = 0, bool(rng.random() < 0.5)
+    while pos < n:
+        length = int(rng.uniform(10.0, 60.0) * record.fs_hz)
+        envelope[pos : pos + length] = 1.0 if on else 0.0
+        pos, on = pos + length, not on
+    snr = rng.uniform(*cfg.snr_db)
+    # nstdb's SNR: signal power = (QRS peak-to-peak)^2 / 8.
+    target_rms = record.qrs_amplitude[: chunk.shape[0]] / math.sqrt(8.0) / 10 ** (snr / 20.0)
+    rms = np.sqrt(np.mean(chunk.astype(np.float64) ** 2, axis=1)) + 1e-9
+    return record.leads + (chunk * (target_rms / rms)[:, None]).astype(np.float32) * envelope
+
+
+def augmented_record(
+    record: Record,
+    noise: dict[str, np.ndarray] | None,
+    cfg: TrainConfig,
+    rng: np.random.Generator | None,
+) -> tuple[np.ndarray, float, np.ndarray]:
+    """``(leads, fs_hz, peaks)`` of a record, augmented when ``rng`` is given."""
+    if rng is None:
+        return record.leads, record.fs_hz, record.peaks
+    fs = record.fs_hz * (1.0 + round(rng.uniform(-cfg.fs_jitter, cfg.fs_jitter), 3))
+    n = len(record.peaks)
+    reach = np.where(rng.random(n) < cfg.wide_jitter_fraction, cfg.wide_jitter_s, cfg.peak_jitter_s)
+    jitter = np.rint(rng.uniform(-1, 1, n) * reach * record.fs_hz).astype(np.int64)
+    peaks = record.peaks + jitter
+    for _ in range(3):  # beats moved past a neighbour go back to their reference place
+        crossed = np.flatnonzero(np.diff(peaks) <= 0)
+        if not len(crossed):
+            break
+        peaks[crossed] = record.peaks[crossed]
+        peaks[crossed + 1] = record.peaks[crossed + 1]
+    else:
+        peaks = record.peaks
+    return _noisy_leads(record, noise or {}, cfg, rng), fs, peaks
+
+
+def _augment_batch(waves, scalars, cfg: TrainConfig, gen):  # torch tensors in, out
+    import torch
+
+    n = waves.shape[0]
+    pres = scalars[:, ft.N_RR_FEATURES : ft.N_RR_FEATURES + 2]
+    swap = torch.rand(n, generator=gen) < cfg.swap_leads
+    waves = torch.where(swap[:, None, None], waves[:, [1, 0, 3, 2]], waves)
+    pres = torch.where(swap[:, None], pres[:, [1, 0]], pres)
+    sign = torch.where(torch.rand(n, 2, generator=gen) < cfg.invert_lead, -1.0, 1.0)
+    u = torch.rand(n, generator=gen)
+    keep = torch.ones(n, 2)
+    keep[u < cfg.drop_second_lead, 1] = 0.0
+    keep[(u >= cfg.drop_second_lead) & (u < cfg.drop_second_lead + cfg.drop_first_lead), 0] = 0.0
+    # Never drop the only lead a beat has.
+    keep = torch.where((pres * keep).sum(1, keepdim=True) > 0, keep, torch.ones_like(keep))
+    gain = (sign * keep).repeat(1, 2)
+    waves = waves * gain[:, :, None]
+    scalars = torch.cat([scalars[:, : ft.N_RR_FEATURES], pres * keep], dim=1)
+    return waves, scalars
+
+
+# --------------------------------------------------------------------- training
+
+
+def _class_weights(labels: np.ndarray, cfg: TrainConfig) -> np.ndarray:
+    """Per-beat sampling probability giving each class a share ∝ count**power."""
+    counts = np.bincount(labels, minlength=len(CLASSES)).astype(np.float64)
+    share = np.where(counts > 0, counts**cfg.sampling_power, 0.0)
+    share /= share.sum()
+    capped = np.zeros(len(CLASSES), dtype=bool)
+    for name, cap in cfg.class_share_cap.items():
+        i = CLASSES.index(name)
+        if share[i] > cap:
+            share[i], capped[i] = cap, True
+    # What the capped classes give up goes to the others in proportion.
+    free = share[~capped].sum()
+    if free > 0:
+        share[~capped] *= (1.0 - share[capped].sum()) / free
+    per_beat = np.where(counts > 0, share / np.maximum(counts, 1), 0.0)
+    p = per_beat[labels]
+    return p / p.sum()
+
+
+def fit(
+    train: Sequence[Record],
+    noise: dict[str, np.ndarray],
+    cfg: TrainConfig,
+    *,
+    validate: Sequence[Record] = (),
+    progress: str = "",
+):
+    """Train a fresh network; returns ``(module, history)``.
+
+    ``history`` holds per-epoch loss and, when ``validate`` is given, the
+    held-out scores after the last epoch.
+    """
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    module = build_beat_cnn(cfg.architecture)
+    averaged = torch.optim.swa_utils.AveragedModel(
+        module,
+        multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.weight_average_decay),
+        use_buffers=True,
+    )
+    opt = torch.optim.AdamW(
+        module.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+    )
+    steps_per_epoch = math.ceil(cfg.beats_per_epoch / cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.learning_rate, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15
+    )
+    labels_all = np.concatenate([r.labels for r in train])
+    owner = np.concatenate([np.full(len(r.labels), i) for i, r in enumerate(train)])
+    offset = np.concatenate([np.arange(len(r.labels)) for r in train])
+    p = _class_weights(labels_all, cfg)
+    history: dict[str, list | dict] = {"epochs": []}
+    started = time.monotonic()
+    for epoch in range(cfg.epochs):
+        t0 = time.monotonic()
+        chosen = rng.choice(len(labels_all), size=cfg.beats_per_epoch, replace=True, p=p)
+        waves = np.empty((len(chosen), ft.N_WAVE_CHANNELS, ft.WINDOW_SAMPLES), np.float32)
+        scalars = np.empty((len(chosen), ft.N_SCALARS), np.float32)
+        for group in range(0, len(train), FEATURE_GROUP_RECORDS):
+            members = range(group, min(group + FEATURE_GROUP_RECORDS, len(train)))
+            jobs = [
+                augmented_record(train[i], noise, cfg, np.random.default_rng([cfg.seed, epoch, i]))
+                for i in members
+            ]
+            for i, inputs in zip(members, ft.record_beat_inputs(jobs), strict=True):
+                rows = np.flatnonzero(owner[chosen] == i)
+                waves[rows] = inputs.waves[offset[chosen[rows]]]
+                scalars[rows] = inputs.scalars[offset[chosen[rows]]]
+        y = torch.from_numpy(labels_all[chosen])
+        xw, xs = torch.from_numpy(waves), torch.from_numpy(scalars)
+        t_feat = time.monotonic() - t0
+        module.train()
+        order = torch.randperm(len(chosen), generator=gen)
+        total, seen = 0.0, 0
+        for step in range(steps_per_epoch):
+            idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            bw, bs = _augment_batch(xw[idx], xs[idx], cfg, gen)
+            loss = torch.nn.functional.cross_entropy(
+                module(bw, bs), y[idx], label_smoothing=cfg.label_smoothing
+            )
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            averaged.update_parameters(module)
+            total += loss.item() * len(idx)
+            seen += len(idx)
+        elapsed = time.monotonic() - started
+        eta = elapsed / (epoch + 1) * (cfg.epochs - epoch - 1)
+        history["epochs"].append({"epoch": epoch + 1, "loss": round(total / seen, 4)})
+        _progress(
+            f"{progress}epoch {epoch + 1}/{cfg.epochs} loss {total / seen:.4f} "
+            f"(features {t_feat:.0f} s, epoch {time.monotonic() - t0:.0f} s, "
+            f"elapsed {elapsed / 60:.1f} min, left ~{eta / 60:.1f} min)"
+        )
+    module = averaged.module.eval()
+    if validate:
+        history["validation"] = evaluate(module, validate)
+    return module, history
+
+
+def evaluate(module, records: Sequence[Record]) -> dict[str, object]:
+    """Score a network on whole records (reference peaks, no augmentation)."""
+    clf = BeatClassifier(module, BeatCNNConfig(), {}, "0" * 64)
+    per_record = {}
+    total = np.zeros((len(CLASSES), len(CLASSES)), dtype=np.int64)
+    total_5min = np.zeros_like(total)
+    for rec in records:
+        probs = clf.classify(rec.leads, rec.fs_hz, rec.peaks)
+        pred = probs.argmax(axis=1)
+        m = confusion(rec.labels, pred)
+        late = rec.peaks >= LEARNING_PERIOD_S * rec.fs_hz
+        m5 = confusion(rec.labels[late], pred[late])
+        total += m
+        total_5min += m5
+        per_record[rec.name] = {"confusion": m.tolist(), **aami_scores(m)}
+    return {
+        "records": per_record,
+        "confusion": total.tolist(),
+        "scores": aami_scores(total),
+        "confusion_from_5min": total_5min.tolist(),
+        "scores_from_5min": aami_scores(total_5min),
+    }
+
+
+def cross_validate(
+    records: Sequence[Record], noise: dict[str, np.ndarray], cfg: TrainConfig
+) -> dict[str, object]:
+    """Leave-records-out CV over the DS1 folds present; other records always train."""
+    by_name = {r.name: r for r in records if r.database == "mitdb"}
+    folds = [[n for n in fold if n in by_name] for fold in CV_FOLDS]
+    folds = [f for f in folds if f]
+    if len(folds) < 2:
+        raise ValueError("patient-wise CV needs the MIT-BIH DS1 records (mitdb folder)")
+    results = []
+    total = np.zeros((len(CLASSES), len(CLASSES)), dtype=np.int64)
+    total_5 = np.zeros_like(total)
+    per_record: dict[str, object] = {}
+    for k, fold in enumerate(folds):
+        held = set(fold)
+        train = [r for r in records if not (r.database == "mitdb" and r.name in held)]
+        test = [by_name[n] for n in fold]
+        _, hist = fit(train, noise, cfg, validate=test, progress=f"fold {k + 1}/{len(folds)} ")
+        val = hist["validation"]
+        total += np.array(val["confusion"])
+        total_5 += np.array(val["confusion_from_5min"])
+        per_record.update(val["records"])
+        results.append({"held_out": fold, "scores": val["scores"], "loss": hist["epochs"]})
+        s = val["scores"]
+        _progress(
+            f"fold {k + 1}: VEB Se {s['VEB_Se']} +P {s['VEB_PP']} | "
+            f"SVEB Se {s['SVEB_Se']} +P {s['SVEB_PP']}"
+        )
+    return {
+        "folds": results,
+        "records": per_record,
+        "confusion": total.tolist(),
+        "scores": aami_scores(total),
+        "confusion_from_5min": total_5.tolist(),
+        "scores_from_5min": aami_scores(total_5),
+        "config": cfg.to_dict(),
+    }
+
+
+def _progress(text: str) -> None:
+    sys.stderr.write(f"[{dt.datetime.now():%H:%M:%S}] {text}\n")
+    sys.stderr.flush()
+
+
+# -------------------------------------------------------------------------- CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vigil train", description=__doc__.splitlines()[0])
+    p.add_argument("--data", nargs="+", type=Path, required=True, help="WFDB folders")
+    p.add_argument("--out", type=Path, required=True, help="weights file (.safetensors)")
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    p.add_argument("--beats-per-epoch", type=int, default=TrainConfig.beats_per_epoch)
+    p.add_argument("--seed", type=int, default=TrainConfig.seed)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--cv", action="store_true", help="patient-wise CV on DS1 first")
+    p.add_argument("--cv-only", action="store_true", help="only the CV; writes OUT.cv.json")
+    p.add_argument("--cv-from", type=Path, help="CV results (JSON) of the same settings")
+    p.add_argument(
+        "--set", nargs="*", default=[], metavar="KEY=VALUE", help="other TrainConfig fields"
+    )
+    return p
+
+
+def _config_from_args(args: argparse.Namespace) -> TrainConfig:
+    cfg = TrainConfig(epochs=args.epochs, beats_per_epoch=args.beats_per_epoch, seed=args.seed)
+    changes: dict[str, object] = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if key == "architecture":
+            changes[key] = BeatCNNConfig.from_json(value)
+        elif key in TrainConfig.__dataclass_fields__:
+            changes[key] = json.loads(value)
+            if isinstance(changes[key], list):
+                changes[key] = tuple(changes[key])
+        else:
+            raise SystemExit(f"unknown setting {key!r}")
+    return replace(cfg, **changes)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``vigil train``; returns the process exit status."""
+    import torch
+
+    args = build_parser().parse_args(argv)
+    torch.set_num_threads(max(1, args.threads))
+    cfg = _config_from_args(args)
+    command = "vigil train " + " ".join(sys.argv[1:] if argv is None else argv)
+    started = time.monotonic()
+    records, noise = load_data(args.data)
+    _progress(f"loaded {len(records)} records, {sum(len(r.peaks) for r in records)} beats")
+    cv = None
+    if args.cv or args.cv_only:
+        cv = cross_validate(records, noise, cfg)
+        cv["command"] = command
+        cv["wall_time_s"] = round(time.monotonic() - started)
+        cv_path = args.out.with_suffix(".cv.json")
+        cv_path.parent.mkdir(parents=True, exist_ok=True)
+        cv_path.write_text(json.dumps(cv, indent=1))
+        _progress(f"CV results in {cv_path}: {json.dumps(cv['scores'])}")
+        if args.cv_only:
+            return 0
+    elif args.cv_from:
+        cv = json.loads(args.cv_from.read_text())
+        if cv.get("config") != json.loads(json.dumps(cfg.to_dict())):
+            _progress("refusing --cv-from: its settings differ from this run's")
+            return 2
+    fit_started = time.monotonic()
+    module, history = fit(records, noise, cfg, progress="final ")
+    fit_wall = time.monotonic() - fit_started
+    trained = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    meta = {
+        "trained_utc": trained,
+        "training_records": json.dumps(sorted(f"{r.database}/{r.name}" for r in records)),
+        "training_config": json.dumps(cfg.to_dict(), sort_keys=True),
+        "training_command": command,
+    }
+    sha = save_beat_model(args.out, module, cfg.architecture, meta)
+    write_model_card(
+        args.out.with_suffix(".md"),
+        weights=args.out,
+        sha256=sha,
+        records=records,
+        cfg=cfg,
+        cv=cv,
+        command=command,
+        fit_wall_s=fit_wall,
+        total_wall_s=time.monotonic() - started,
+        trained_utc=trained,
+        n_parameters=sum(p.numel() for p in module.parameters()),
+    )
+    _progress(f"wrote {args.out} (sha256 {sha[:16]}…) and {args.out.with_suffix('.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO)
+    raise SystemExit(main())

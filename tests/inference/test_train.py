@@ -1,0 +1,134 @@
+"""Training: data loading, EC57 scoring, a tiny reproducible run and the CLI's outputs."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+
+from inference import train as tr
+from inference.beats import CLASSES, BeatClassifier, stored_state
+from inference.train_report import aami_scores, confusion
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT.parent / "shared" / "data"
+pytestmark = pytest.mark.skipif(not (DATA / "mitdb").is_dir(), reason="MIT-BIH data not present")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def records() -> list[tr.Record]:
+    return [tr.load_record(DATA / "mitdb" / name) for name in ("119", "209")]
+
+
+def test_load_record_puts_mlii_first_and_maps_aami_classes() -> None:
+    rec = tr.load_record(DATA / "mitdb" / "114")  # stored as V5, MLII
+    raw = wfdb.rdrecord(str(DATA / "mitdb" / "114"), channels=[1], sampto=1000).p_signal[:, 0]
+    np.testing.assert_allclose(rec.leads[0, :1000], raw, atol=1e-6)
+    counts = np.bincount(rec.labels, minlength=5)
+    # 114 in AAMI classes: N 1820, S 12, V 43, F 4 (non-beat labels dropped).
+    assert counts.tolist() == [1820, 12, 43, 4, 0]
+    assert rec.database == "mitdb" and rec.fs_hz == 360.0
+
+
+def test_aami_scores_follow_ec57_false_positive_rules() -> None:
+    m = np.zeros((5, 5), dtype=np.int64)
+    m[0, 0], m[0, 1], m[0, 2] = 90, 5, 3  # N: 5 called S, 3 called V
+    m[1, 1], m[1, 0], m[1, 2] = 8, 2, 1  # S
+    m[2, 2], m[2, 1] = 18, 2  # V
+    m[3, 2], m[3, 1] = 4, 1  # F called V (not a VEB FP) and S (an SVEB FP)
+    m[4, 2], m[4, 1] = 1, 1  # Q called V or S: neither counts
+    s = aami_scores(m)
+    assert s["VEB_Se"] == pytest.approx(100 * 18 / 20, abs=0.005)
+    assert s["VEB_PP"] == pytest.approx(100 * 18 / (18 + 3 + 1), abs=0.005)
+    assert s["SVEB_Se"] == pytest.approx(100 * 8 / 11, abs=0.005)
+    assert s["SVEB_PP"] == pytest.approx(100 * 8 / (8 + 5 + 2 + 1), abs=0.005)
+    assert s["F_Se"] == 0.0 and s["Q_PP"] is None
+    np.testing.assert_array_equal(
+        confusion(np.array([0, 1, 2, 2]), np.array([0, 2, 2, 1])).sum(axis=1), [1, 1, 2, 0, 0]
+    )
+
+
+def test_class_shares_follow_power_and_cap() -> None:
+    labels = np.array([0] * 900 + [1] * 100 + [2] * 100 + [4] * 10)
+    cfg = tr.TrainConfig(sampling_power=0.5, class_share_cap={"Q": 0.01})  # F uncapped here
+    p = tr._class_weights(labels, cfg)
+    share = np.array([p[labels == c].sum() for c in range(5)])
+    assert share.sum() == pytest.approx(1.0)
+    assert share[0] / share[1] == pytest.approx(3.0)  # sqrt(900 / 100)
+    assert share[3] == 0.0 and share[4] == pytest.approx(0.01)
+
+
+def test_tiny_training_is_reproducible(records: list[tr.Record]) -> None:
+    cfg = tr.TrainConfig(epochs=1, beats_per_epoch=1024, batch_size=128, seed=7)
+    a, hist = tr.fit(records, {}, cfg)
+    b, _ = tr.fit(records, {}, cfg)
+    c, _ = tr.fit(
+        records, {}, tr.TrainConfig(epochs=1, beats_per_epoch=1024, batch_size=128, seed=8)
+    )
+    sa, sb, sc = stored_state(a), stored_state(b), stored_state(c)
+    assert all(np.array_equal(sa[k], sb[k]) for k in sa)
+    assert not all(np.array_equal(sa[k], sc[k]) for k in sa)
+    assert np.isfinite(hist["epochs"][0]["loss"])
+
+
+def test_augmentation_keeps_beats_and_adds_noise(records: list[tr.Record]) -> None:
+    noise = {"em": np.random.default_rng(0).normal(0, 0.2, (2, 360 * 600)).astype(np.float32)}
+    cfg = tr.TrainConfig(noise_probability=1.0)
+    leads, fs, peaks = tr.augmented_record(records[0], noise, cfg, np.random.default_rng(1))
+    assert len(peaks) == len(records[0].peaks)
+    moved = np.abs(peaks - records[0].peaks)
+    assert moved.max() <= round(cfg.wide_jitter_s * 360) and np.mean(moved > 3) < 0.15
+    assert np.all(np.diff(peaks) > 0)
+    assert abs(fs / 360.0 - 1.0) <= cfg.fs_jitter + 1e-9
+    assert not np.allclose(leads, records[0].leads)
+    same = tr.augmented_record(records[0], noise, cfg, None)
+    assert same[0] is records[0].leads and same[1] == 360.0
+
+
+def _link(folder: Path, src: Path, names: tuple[str, ...], exts: tuple[str, ...]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        for ext in exts:
+            os.symlink(src / f"{name}.{ext}", folder / f"{name}.{ext}")
+
+
+def test_cli_writes_a_loadable_model_and_card(tmp_path: Path) -> None:
+    data = tmp_path / "mitdb"
+    _link(data, DATA / "mitdb", ("119",), ("hea", "dat", "atr"))
+    noise = tmp_path / "nstdb"
+    _link(noise, DATA / "nstdb", ("em",), ("hea", "dat"))
+    out = tmp_path / "models" / "tiny.safetensors"
+    argv = ["--data", str(data), str(noise), "--out", str(out), "--epochs", "1"]
+    argv += ["--beats-per-epoch", "1024", "--seed", "3"]
+    assert tr.main(argv) == 0
+    clf = BeatClassifier.from_file(out)
+    assert clf.version.startswith("beatcnn-1.0+")
+    assert json.loads(clf.metadata["training_records"]) == ["mitdb/119"]
+    assert json.loads(clf.metadata["training_config"])["seed"] == 3
+    card = out.with_suffix(".md").read_text()
+    assert clf.sha256 in card and "--beats-per-epoch 1024" in card
+    assert "Not run for this file" in card  # no CV asked for
+    rec = tr.load_record(data / "119")
+    probs = clf.classify(rec.leads[:, : 360 * 20], 360.0, rec.peaks[rec.peaks < 360 * 20])
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert probs.shape[1] == len(CLASSES)
+
+
+def test_cv_needs_ds1_records(records: list[tr.Record]) -> None:
+    svdb_like = [tr.Record("800", "svdb", 128.0, r.leads, r.peaks, r.labels) for r in records]
+    with pytest.raises(ValueError, match="needs the MIT-BIH DS1 records"):
+        tr.cross_validate(svdb_like, {}, tr.TrainConfig(epochs=1))
