@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,7 +13,7 @@ from app import __version__
 
 logger = logging.getLogger("vigil")
 
-SUBCOMMANDS = ("run", "analyze", "evaluate", "train", "explain", "simulate", "export")
+SUBCOMMANDS = ("run", "analyze", "evaluate", "train", "explain", "simulate")
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
@@ -53,18 +54,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
     sub = parser.add_subparsers(dest="command")
     _add_run(sub)
+    # The other subcommands parse their own arguments (`vigil analyze --help` …);
+    # they are listed here so `vigil --help` names them all.
+    for name, text in (
+        ("analyze", "detect and classify beats and rhythm events in recordings"),
+        ("evaluate", "ANSI/AAMI EC57 beat and episode report"),
+        ("explain", "explain the beat nearest a time in a recording"),
+        ("train", "train the beat classifier (patient-wise validation, model card)"),
+        ("simulate", "virtual BLE wearables behind a fake BlueZ (testers)"),
+    ):
+        sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `vigil` and `python -m app`."""
+    # captum imports pyplot; with Qt loaded it would otherwise pick a Qt backend.
+    os.environ.setdefault("MPLBACKEND", "Agg")
     args_list = list(sys.argv[1:] if argv is None else argv)
     # `vigil --demo` means `vigil run --demo`: run is the default subcommand.
     first = next((a for a in args_list if not a.startswith("--log-level")), None)
     if not args_list or (first not in SUBCOMMANDS and first not in ("-h", "--help", "--version")):
         args_list = ["run", *args_list]
     command = args_list[0] if args_list and args_list[0] in SUBCOMMANDS else None
-    if command in ("analyze", "evaluate", "train", "explain", "simulate", "export"):
+    if command in ("analyze", "evaluate", "train", "explain", "simulate"):
         return _delegate(command, args_list[1:])
     args = build_parser().parse_args(args_list)
     from app.logs import configure_logging  # noqa: PLC0415

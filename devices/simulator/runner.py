@@ -150,7 +150,9 @@ class SimulatorProcess:
     def __init__(
         self, devices: str = "", scenario: str | Path | None = None, extra_args: Sequence[str] = ()
     ) -> None:
-        self.args = [sys.executable, "-m", "devices.simulator"]
+        # A frozen Vigil is its own interpreter: its `simulate` subcommand is the entry.
+        frozen = getattr(sys, "frozen", False)
+        self.args = [sys.executable, "simulate"] if frozen else [sys.executable, "-m", "devices.simulator"]
         if devices:
             self.args += ["--devices", devices]
         if scenario is not None:
