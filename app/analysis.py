@@ -28,7 +28,10 @@ import numpy as np
 from app.hub import ECG_ANALYSIS_SOURCE as ANALYSIS_SOURCE
 from app.hub import BeatMark, BedModel, WardHub
 from devices.frames import ECG_LEAD_I, ECG_LEAD_II, Numeric
+from inference.conditions import AlarmCondition
 from inference.pipeline import Beat, BedAnalyzer, heart_rate_bpm, pvcs_per_minute
+from inference.rhythm import RhythmAnalyzer, alarm_conditions
+from inference.vitals import PatientLimits
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ BEAT_HISTORY: Final = 400
 @dataclass
 class _BedState:
     analyzer: BedAnalyzer
+    rhythm: RhythmAnalyzer
     next_index: int
     fs_hz: float
     n_leads: int
@@ -73,12 +77,17 @@ class AnalysisWorker:
         model_path: Path | None = None,
         on_beats: Callable[[str, list[Beat]], None] | None = None,
         store_beat: Callable[[str, Beat, str], None] | None = None,
+        on_conditions: Callable[[list[AlarmCondition]], None] | None = None,
+        limits_of: Callable[[str], PatientLimits] | None = None,
     ) -> None:
         self._beds = beds
         self._hub = hub
         self._model_path = model_path
         self._on_beats = on_beats
         self._store_beat = store_beat
+        self._on_conditions = on_conditions
+        self._limits_of = limits_of
+        self.episodes_opened = 0
         self._states: dict[str, _BedState] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -149,7 +158,9 @@ class AnalysisWorker:
             n_leads = 2 if bed.ring(ECG_LEAD_II) is not None else 1
             start = max(ring.start_index, end - int(2 * ring.fs_hz))
             analyzer = BedAnalyzer(ring.fs_hz, n_leads, self.classifier, first_index=start)
-            state = _BedState(analyzer, start, ring.fs_hz, n_leads)
+            limits = self._limits_of(bed.bed_id) if self._limits_of is not None else None
+            rhythm = RhythmAnalyzer(ring.fs_hz, limits, first_index=start)
+            state = _BedState(analyzer, rhythm, start, ring.fs_hz, n_leads)
             self._states[bed.bed_id] = state
         if end <= state.next_index:
             return
@@ -170,7 +181,9 @@ class AnalysisWorker:
                     lead2[off : off + take] = second.samples[:take]
             leads.append(lead2)
         state.next_index = end
-        beats = state.analyzer.push(np.vstack(leads))
+        block = np.vstack(leads)
+        beats = state.analyzer.push(block)
+        self._rhythm(bed.bed_id, state, block[0], beats)
         if not beats:
             self._publish_rate(bed, state, end)
             return
@@ -183,6 +196,15 @@ class AnalysisWorker:
         if self._on_beats is not None:
             self._on_beats(bed.bed_id, beats)
         self._publish_rate(bed, state, end)
+
+    def _rhythm(self, bed_id: str, state: _BedState, primary: np.ndarray, beats: list[Beat]) -> None:
+        """Rhythm episodes from this hop's samples and beats → alarm conditions."""
+        if self._limits_of is not None:
+            state.rhythm.set_limits(self._limits_of(bed_id))
+        updates = state.rhythm.push(primary, beats)
+        self.episodes_opened += sum(1 for u in updates if u.change == "onset")
+        if updates and self._on_conditions is not None:
+            self._on_conditions(alarm_conditions(updates, bed_id, state.fs_hz))
 
     def _publish_rate(self, bed: BedModel, state: _BedState, now_index: int) -> None:
         t_s = now_index / state.fs_hz
@@ -205,4 +227,5 @@ class AnalysisWorker:
             "model_version": self.model_version,
             "model_error": self.model_error,
             "bed_restarts": sum(s.errors for s in self._states.values()),
+            "episodes_opened": self.episodes_opened,
         }

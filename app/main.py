@@ -108,6 +108,8 @@ class Vigil:
                 self.hub,
                 model_path=options.model_path,
                 store_beat=self._store_beat if options.store else None,
+                on_conditions=self.clinical.on_conditions,
+                limits_of=self.clinical.limits,
             )
         self.started_at: float | None = None
 

@@ -155,7 +155,9 @@ def evaluate_main(argv: Sequence[str]) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report.to_json(), indent=2))
     if not report.records:
-        sys.stderr.write(f"vigil evaluate: no record of {args.ref} has test annotations in {args.test}\n")
+        sys.stderr.write(
+            f"vigil evaluate: no record of {args.ref} has test annotations in {args.test}\n"
+        )
         return 2
     return 0
 

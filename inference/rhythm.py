@@ -1,0 +1,281 @@
+"""Rhythm episodes and alarms for one bed, streaming: beats + raw ECG in, episodes out.
+
+:class:`RhythmAnalyzer` is fed, block by block on the bed's inference
+thread, the raw primary-lead samples and the classified beats that
+:class:`~inference.pipeline.BedAnalyzer` returned for the same block.  It
+reports :class:`EpisodeUpdate` s (an episode began, its alarm is raised, it
+ended, its alarm may clear) that :func:`alarm_conditions` turns into
+:class:`~inference.conditions.AlarmCondition` updates for the alarm manager.
+:func:`analyze_rhythm` runs the same object over a whole record, feeding
+each beat when the live pipeline would have had it, so offline episode
+timing (``alarm_sample``) is what a nurse would have seen.
+
+What it calls, in the clinic's words (defaults are Vigil's, all settable in
+:class:`RhythmSettings`; bedside practice from the issue: Philips asystole =
+no QRS for 4 s, 3-10 s configurable elsewhere):
+
+========== ============================================================ ========
+kind       call                                                         priority
+========== ============================================================ ========
+asystole   no QRS for ``asystole_s`` (4 s) on a quiet but attached lead high
+vf         VF/flutter probability high for 2 s running (raw-ECG model)  high
+vt         ``vt_alarm_beats`` (5) or more V beats in a row above 100 bpm high
+vt_run     3-4 V beats in a row above 100 bpm (non-sustained run)       low
+couplet    exactly 2 V beats in a row                                   none
+bigeminy   3+ cycles of one beat then a V; trigeminy: two beats then V  low
+pvc        more than ``pvc_per_min`` V beats in the last minute         low
+af         irregularly irregular RR between non-ectopic beats           medium
+svt        5+ S beats in a row above 100 bpm                            low
+pause      no QRS for ``pause_s`` (2.5 s) on a quiet lead              medium
+brady      HR below the patient's low limit for 5 s (beyond the         medium,
+           derived extreme limit for 3 s: escalates)                    high
+tachy      HR above the patient's high limit for 5 s (likewise)         medium
+noise      ECG too noisy to analyse (a would-be call was suppressed)    low
+lead_off   flat line, signal loss or saturation for 3 s                 low
+========== ============================================================ ========
+
+Asystole, VF and VT latch (IEC 60601-1-8 practice for lethal arrhythmias).
+``noise`` and ``lead_off`` are technical alarms.  Signal-quality gating: a
+pause or asystole is called only when the raw lead is attached *and* quiet in
+the QRS band since the last beat, and the beats before the silence were of
+usable quality; activity without beats, or silence after noisy "beats", is
+``noise``.  A V run whose surrounding beats are of poor quality is ``noise``,
+not VT.  While the lead is off or VF is called, beat-based calls are
+suspended; while ``noise`` is open, no new brady/tachy call starts.
+``afl`` (atrial flutter) is in the vocabulary but not called yet: flutter
+with variable block shows as ``af``.
+
+Live use, on the bed's inference thread::
+
+    bed = BedAnalyzer(fs, n_leads, classifier, first_index=i0)
+    rhythm = RhythmAnalyzer(fs, limits, first_index=i0)
+    ...
+    beats = bed.push(block)                        # (n_leads, k) mV
+    updates = rhythm.push(block[0], beats)         # primary lead + its beats
+    manager.submit_all(alarm_conditions(updates, bed_id, fs, t0_s=t0))
+    for u in updates: ...                          # onset/offset -> event list, store
+
+Decisions fall once per second of signal (:attr:`RhythmAnalyzer.hop_samples`),
+so block size does not change them; ``EpisodeUpdate.sample`` is the second
+at which the change was decided.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from inference.conditions import AlarmCondition, Priority
+from inference.rhythm_analyzer import RhythmAnalyzer
+from inference.rhythm_types import (
+    ALARM,
+    CLEAR,
+    DEFAULT_MERGE_S,
+    DEFAULT_PRIORITIES,
+    KINDS,
+    LATCHING,
+    OFFSET,
+    ONSET,
+    TECHNICAL,
+    UPDATE,
+    Episode,
+    EpisodeUpdate,
+    RhythmSettings,
+)
+from inference.vitals import PatientLimits
+
+if TYPE_CHECKING:
+    from inference.pipeline import Beat
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ALARM",
+    "CLEAR",
+    "DEFAULT_MERGE_S",
+    "DEFAULT_PRIORITIES",
+    "KINDS",
+    "LATCHING",
+    "OFFSET",
+    "ONSET",
+    "TECHNICAL",
+    "UPDATE",
+    "Episode",
+    "EpisodeUpdate",
+    "RhythmAnalyzer",
+    "RhythmSettings",
+    "alarm_conditions",
+    "analyze_rhythm",
+    "live_arrival_samples",
+    "record_episodes",
+]
+
+
+def live_arrival_samples(
+    beat_samples: Sequence[int], fs_hz: float, *, classified: bool = True
+) -> np.ndarray:
+    """When the live pipeline would hand each beat to the rhythm analyzer.
+
+    Models :class:`~inference.pipeline.BedAnalyzer`: the QRS detector reports
+    a peak within 0.25 s; the beat classifier then waits for 0.5 s of signal
+    after the peak and for the next peak (or 3 s without one).
+
+    Parameters
+    ----------
+    beat_samples
+        R-peak samples in increasing order.
+    fs_hz
+        Sampling rate.
+    classified
+        False for a detection-only analyzer (no classifier wait).
+    """
+    from inference.features import CONTEXT_AFTER_S, POST_RR_CAP_S  # noqa: PLC0415
+    from inference.qrs import LATENCY_S  # noqa: PLC0415
+
+    r = np.asarray(beat_samples, dtype=np.int64)
+    latency = int(np.ceil((LATENCY_S + 0.1) * fs_hz))
+    if not classified or len(r) == 0:
+        return r + int(np.ceil(LATENCY_S * fs_hz))
+    after = r + int(np.ceil(CONTEXT_AFTER_S * fs_hz)) + 1
+    nxt = np.concatenate((r[1:] + latency, [np.iinfo(np.int64).max]))
+    cap = r + int(np.ceil((POST_RR_CAP_S + LATENCY_S + 0.1) * fs_hz))
+    return np.maximum(after, np.minimum(nxt, cap))
+
+
+def analyze_rhythm(
+    beats: Sequence[Beat],
+    ecg_lead: np.ndarray,
+    fs_hz: float,
+    *,
+    limits: PatientLimits | None = None,
+    settings: RhythmSettings | None = None,
+    classified: bool = True,
+) -> list[Episode]:
+    """Run the streaming :class:`RhythmAnalyzer` over a whole record.
+
+    Each beat is fed at the second the live pipeline would have delivered it
+    (:func:`live_arrival_samples`), so ``alarm_sample`` is the live alarm time.
+
+    Parameters
+    ----------
+    beats
+        The record's beats (from :func:`inference.pipeline.analyze_record`).
+    ecg_lead
+        The primary lead in mV (NaN for gaps), sample 0 = beat sample 0.
+    fs_hz
+        Sampling rate.
+    limits, settings
+        Patient limits and rhythm settings.
+    classified
+        Whether the beats came from a classifier (sets the modelled latency).
+
+    Returns
+    -------
+    list of Episode
+        Every episode, closed at the end of the record at the latest.
+    """
+    x = np.asarray(ecg_lead, dtype=np.float64).ravel()
+    ordered = sorted(beats, key=lambda b: b.sample_index)
+    arrival = live_arrival_samples([b.sample_index for b in ordered], fs_hz, classified=classified)
+    analyzer = RhythmAnalyzer(fs_hz, limits, settings)
+    hop = analyzer.hop_samples
+    j = 0
+    for start in range(0, len(x), hop):
+        stop = min(start + hop, len(x))
+        k = j
+        while k < len(ordered) and arrival[k] <= stop:
+            k += 1
+        analyzer.push(x[start:stop], ordered[j:k])
+        j = k
+    analyzer.push(np.empty(0), ordered[j:])
+    analyzer.finish()
+    return analyzer.episodes
+
+
+def alarm_conditions(
+    updates: Iterable[EpisodeUpdate], bed_id: str, fs_hz: float, *, t0_s: float = 0.0
+) -> list[AlarmCondition]:
+    """Turn episode updates into alarm-manager conditions (raise, update, clear).
+
+    Parameters
+    ----------
+    updates
+        From :meth:`RhythmAnalyzer.push` / :meth:`RhythmAnalyzer.finish`.
+    bed_id
+        The bed.
+    fs_hz
+        Sampling rate, to turn the decision sample into seconds.
+    t0_s
+        Source-clock time of absolute sample 0.
+
+    Returns
+    -------
+    list of AlarmCondition
+        ``alarm`` and ``update`` give an active condition, ``clear`` its clear;
+        ``onset``/``offset`` of non-alarming episodes give nothing.
+    """
+    out: list[AlarmCondition] = []
+    for u in updates:
+        ep = u.episode
+        if u.change not in (ALARM, UPDATE, CLEAR) or ep.priority == Priority.NONE:
+            continue
+        cond = AlarmCondition(
+            bed_id=bed_id,
+            kind=ep.kind,
+            priority=ep.priority,
+            message=ep.message,
+            value=ep.value,
+            limit=ep.limit,
+            latching=ep.latching,
+            technical=ep.technical,
+            active=u.change != CLEAR,
+            t_s=t0_s + u.sample / fs_hz,
+            source="rhythm",
+        )
+        out.append(cond)
+    return out
+
+
+def record_episodes(
+    path: str | Path,
+    beats: Sequence[Beat],
+    *,
+    lead: int = 0,
+    limits: PatientLimits | None = None,
+    settings: RhythmSettings | None = None,
+    classified: bool = True,
+) -> list[Episode]:
+    """Rhythm episodes of a recording whose beats :func:`~inference.pipeline.analyze_record` found.
+
+    Parameters
+    ----------
+    path
+        The record (as given to ``analyze_record``).
+    beats
+        Its beats.
+    lead
+        The ECG lead that drove QRS detection (``analyze_record``'s ``lead``).
+    limits, settings, classified
+        As for :func:`analyze_rhythm`.
+
+    Raises
+    ------
+    devices.recording.RecordingError
+        The record cannot be read.
+    ValueError
+        ``lead`` does not exist in the record.
+    """
+    from devices.recording import load_recording  # noqa: PLC0415
+
+    rec = load_recording(path)
+    ecg = [rec.streams[name] for name in ("ecg", "ecg2") if name in rec.streams]
+    if not 0 <= lead < len(ecg):
+        raise ValueError(f"{path}: lead {lead} not present (record has {len(ecg)} ECG lead(s))")
+    stream = ecg[lead]
+    return analyze_rhythm(
+        beats, stream.samples, stream.fs_hz, limits=limits, settings=settings, classified=classified
+    )
