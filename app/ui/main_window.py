@@ -167,10 +167,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def render_frame(self) -> None:
         """Pull waveforms from the rings and redraw the visible view (GUI thread)."""
         in_bed = self.stack.currentWidget() is self.bed_view
-        if in_bed:
-            self.bed_view.refresh_waveforms()
-        else:
-            self.ward_view.refresh_waveforms()
+        drew = self.bed_view.refresh_waveforms() if in_bed else self.ward_view.refresh_waveforms()
         if self.clinical is not None:
             manager = self.clinical.manager
             if in_bed:
@@ -178,7 +175,8 @@ class MainWindow(QtWidgets.QMainWindow):
             else:
                 self.ward_view.refresh_alarms(manager)
             self.banner.refresh()
-        self.frames.tick(time.monotonic())
+        if drew:  # a frame counts when a trace actually moved
+            self.frames.tick(time.monotonic())
 
     @QtCore.Slot()
     def refresh_text(self) -> None:
