@@ -197,7 +197,9 @@ class AnalysisWorker:
             self._on_beats(bed.bed_id, beats)
         self._publish_rate(bed, state, end)
 
-    def _rhythm(self, bed_id: str, state: _BedState, primary: np.ndarray, beats: list[Beat]) -> None:
+    def _rhythm(
+        self, bed_id: str, state: _BedState, primary: np.ndarray, beats: list[Beat]
+    ) -> None:
         """Rhythm episodes from this hop's samples and beats → alarm conditions."""
         if self._limits_of is not None:
             state.rhythm.set_limits(self._limits_of(bed_id))

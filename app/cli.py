@@ -35,7 +35,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-store", action="store_true", help="do not record to the store")
     p.add_argument("--no-analysis", action="store_true", help="no beat analysis (waveforms only)")
-    p.add_argument("--model", type=Path, help="beat model (.safetensors); default: the shipped model")
+    p.add_argument(
+        "--model", type=Path, help="beat model (.safetensors); default: the shipped model"
+    )
     p.add_argument("--mute", action="store_true", help="no alarm sound (visual alarms only)")
     p.add_argument("--headless", action="store_true", help="run offscreen (tests, CI, IT checks)")
     p.add_argument("--seconds", type=float, help="exit after this many seconds")

@@ -22,6 +22,7 @@ import numpy as np
 
 from app.hub import BedModel
 from devices.frames import ECG_LEAD_I, ECG_LEAD_II
+from explain.rhythm import DRIVING_CLASS  # the beat class that drives each rhythm kind
 
 logger = logging.getLogger(__name__)
 
@@ -29,19 +30,6 @@ logger = logging.getLogger(__name__)
 CONTEXT_BEFORE_S: Final = 60.0
 #: Seconds after the beat (the model reads 0.5 s and the next R peak).
 CONTEXT_AFTER_S: Final = 2.5
-#: Which beat class represents an event kind (the beat that is explained).
-DRIVING_CLASS: Final = {
-    "vt": "V",
-    "vt_run": "V",
-    "couplet": "V",
-    "bigeminy": "V",
-    "trigeminy": "V",
-    "pvc": "V",
-    "pvc_rate": "V",
-    "svt": "S",
-    "af": "S",
-    "afl": "S",
-}
 
 
 @dataclass(frozen=True)

@@ -54,14 +54,16 @@ def main() -> int:
         c0 = time.process_time()
         clf.classify(leads, fs, peaks)
         classify_cpu = time.process_time() - c0
-        rows.append({
-            "record": Path(record).name,
-            "seconds": round(seconds, 1),
-            "beats": len(beats),
-            "detect_only_x_real_time": round(seconds / detect_cpu, 1),
-            "full_analysis_x_real_time": round(seconds / full_cpu, 1),
-            "classify_ms_per_beat": round(1000 * classify_cpu / max(len(beats), 1), 4),
-        })
+        rows.append(
+            {
+                "record": Path(record).name,
+                "seconds": round(seconds, 1),
+                "beats": len(beats),
+                "detect_only_x_real_time": round(seconds / detect_cpu, 1),
+                "full_analysis_x_real_time": round(seconds / full_cpu, 1),
+                "classify_ms_per_beat": round(1000 * classify_cpu / max(len(beats), 1), 4),
+            }
+        )
     total_s = sum(r["seconds"] for r in rows)
     out = {
         "benchmark": "analysis",

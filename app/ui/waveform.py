@@ -134,7 +134,11 @@ class SweepTrace(pg.PlotWidget):
         n = self._n
         # A beat's position on a sweep does not move until it is erased, so the
         # ticks are redrawn only when the set of visible beats changes.
-        key = (marks[0].sample_index, marks[-1].sample_index, len(marks), self._y_hi) if marks else None
+        key = (
+            (marks[0].sample_index, marks[-1].sample_index, len(marks), self._y_hi)
+            if marks
+            else None
+        )
         if key == self._ticks_key:
             return
         self._ticks_key = key

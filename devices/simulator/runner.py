@@ -152,7 +152,9 @@ class SimulatorProcess:
     ) -> None:
         # A frozen Vigil is its own interpreter: its `simulate` subcommand is the entry.
         frozen = getattr(sys, "frozen", False)
-        self.args = [sys.executable, "simulate"] if frozen else [sys.executable, "-m", "devices.simulator"]
+        self.args = (
+            [sys.executable, "simulate"] if frozen else [sys.executable, "-m", "devices.simulator"]
+        )
         if devices:
             self.args += ["--devices", devices]
         if scenario is not None:

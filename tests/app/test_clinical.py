@@ -17,7 +17,10 @@ class FakeClock:
 
 
 def _ward(clock: FakeClock):
-    beds = {"bed1": BedModel("bed1", "Bed 1", "A", "1"), "bed2": BedModel("bed2", "Bed 2", "B", "2")}
+    beds = {
+        "bed1": BedModel("bed1", "Bed 1", "A", "1"),
+        "bed2": BedModel("bed2", "Bed 2", "B", "2"),
+    }
     watch = ClinicalWatch(beds, clock=clock)
     hub = WardHub(beds, clock=clock)
     hub.numeric_listeners.append(watch.on_numeric)
@@ -28,7 +31,9 @@ def _ward(clock: FakeClock):
 def test_a_failed_source_raises_a_technical_alarm_naming_it_on_that_bed_only() -> None:
     clock = FakeClock()
     _, hub, watch = _ward(clock)
-    hub.on_state("bed1", DeviceState("119", ConnectionState.FAILED, "/data/119.hea: cannot read", clock.t))
+    hub.on_state(
+        "bed1", DeviceState("119", ConnectionState.FAILED, "/data/119.hea: cannot read", clock.t)
+    )
     d1, d2 = watch.manager.bed_display("bed1"), watch.manager.bed_display("bed2")
     assert d1.technical and d1.priority is Priority.MEDIUM and "119.hea" in d1.message
     assert d2.priority is Priority.NONE
@@ -71,7 +76,9 @@ def test_ward_health_checks_raise_and_clear_a_ward_alarm() -> None:
     clock = FakeClock()
     _, _, watch = _ward(clock)
     failing = {"on": True}
-    watch.health_checks.append(lambda: [("store_error", "Recording to disk failing: disk full", failing["on"])])
+    watch.health_checks.append(
+        lambda: [("store_error", "Recording to disk failing: disk full", failing["on"])]
+    )
     watch.tick()
     assert "disk full" in watch.manager.bed_display(WARD_ID).message
     failing["on"] = False
