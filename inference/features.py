@@ -22,7 +22,9 @@ at ``fs`` Hz):
   previous RR, as log ratios to the median of the last 32 RR intervals; the
   pre-RR and that median against the median of the last 256 RR intervals (a
   few minutes, so a sustained run of ectopic beats still reads as early); the
-  rhythm's irregularity and the absolute RR level.
+  rhythm's irregularity (mean successive difference, and the share of the last
+  32 intervals within 10 % of their median, which separates frequent ectopics
+  from atrial fibrillation) and the absolute RR level.
 * **Lead presence** — one flag per lead (0 when the lead is missing, mostly
   NaN, or flat in this window); an absent lead is fed as zeros.
 
@@ -85,6 +87,7 @@ RR_FEATURE_NAMES: Final = (
     "log pre-RR / 0.8 s",
     "log pre-RR / long median RR",
     "log median RR / long median RR",
+    "fraction of last 32 RR within 10 % of their median",
 )
 N_RR_FEATURES: Final = len(RR_FEATURE_NAMES)
 N_SCALARS: Final = N_RR_FEATURES + MAX_LEADS
@@ -290,7 +293,11 @@ def rr_features(
     def windowed(depth: int) -> np.ndarray:
         return rr_nan[_history_index(targets, depth - 1, include_self=True)]
 
-    baseline = _nanmedian_last(windowed(RR_BASELINE_BEATS))
+    recent32 = windowed(RR_BASELINE_BEATS)
+    baseline = _nanmedian_last(recent32)
+    # Frequent ectopics leave most intervals at the median; atrial fibrillation does not.
+    near = np.abs(recent32 - baseline[:, None]) <= 0.1 * baseline[:, None]
+    regular = near.sum(axis=1) / np.maximum((~np.isnan(recent32)).sum(axis=1), 1)
     long_baseline = _nanmedian_last(windowed(RR_LONG_BEATS))
     local = _nanmean_last(windowed(RR_LOCAL_BEATS))
     prev = rr_nan[np.where(targets >= 1, targets - 1, targets)]
@@ -308,6 +315,7 @@ def rr_features(
             np.log(pre / NOMINAL_RR_S),
             np.log(pre / long_baseline),
             np.log(baseline / long_baseline),
+            regular,
         ],
         axis=1,
     )

@@ -72,6 +72,25 @@ def _confusion_table(m: Sequence[Sequence[int]]) -> str:
     return head + "\n".join(rows) + "\n"
 
 
+def _error_sources(records: dict[str, dict], top: int = 3) -> str:
+    """The records contributing most of each kind of VEB/SVEB error, in words."""
+    n, s, v, f = range(4)
+    kinds = {
+        "missed S": lambda m: m[s].sum() - m[s, s],
+        "beats wrongly called S": lambda m: m[n, s] + m[v, s] + m[f, s],
+        "missed V": lambda m: m[v].sum() - m[v, v],
+        "beats wrongly called V": lambda m: m[n, v] + m[s, v],
+    }
+    parts = []
+    for label, count in kinds.items():
+        ranked = sorted(
+            ((int(count(np.array(r["confusion"]))), name) for name, r in records.items()),
+            reverse=True,
+        )
+        parts.append(label + " " + ", ".join(f"{name} ({k})" for k, name in ranked[:top] if k))
+    return "; ".join(parts) + "."
+
+
 def write_model_card(
     path: Path,
     *,
@@ -131,7 +150,7 @@ def write_model_card(
         *data_rows,
         "",
         "Reference R peaks from the `.atr` annotations, jittered by up to "
-        f"±{cfg.peak_jitter_s * 1000:.0f} ms ({cfg.wide_jitter_fraction:.0%} of beats "
+        f"±{cfg.peak_jitter_s * 1000:.0f} ms ({cfg.wide_jitter_fraction:.0%} of V and F beats "
         f"±{cfg.wide_jitter_s * 1000:.0f} ms, as a detector may be on wide beats). Augmentation: nstdb noise (bw, em, ma) "
         f"at SNR {cfg.snr_db[0]:g}-{cfg.snr_db[1]:g} dB in 10-60 s stretches "
         f"(p={cfg.noise_probability}), sampling-rate jitter ±{cfg.fs_jitter * 100:g} %, "
@@ -186,6 +205,7 @@ def write_model_card(
                 f"| {name} | {n_beats} | {_fmt(r['VEB_Se'])} | {_fmt(r['VEB_PP'])} "
                 f"| {_fmt(r['SVEB_Se'])} | {_fmt(r['SVEB_PP'])} |"
             )
+        lines += ["", "Largest error sources (held-out records): " + _error_sources(cv["records"])]
         lines += [
             "",
             "EC57 definitions: VEB = V class, SVEB = S class; F and Q beats called V",
@@ -198,8 +218,8 @@ def write_model_card(
     lines += [
         "## Limits",
         "",
-        "- The design (features, settings) was chosen by comparing a few candidates on",
-        "  these same CV folds, so the CV figures are somewhat optimistic.",
+        "- The design (features, settings) was chosen by comparing several candidate",
+        "  designs on these same CV folds, so the CV figures are somewhat optimistic.",
         "- Trained on Holter-type ambulatory recordings of the 1970s-80s (MLII/V1 and",
         "  unnamed svdb leads); chest-strap (Polar H10) and ICU leads differ and are",
         "  untested. Lead 0 should be the limb-like lead (MLII) where there is a choice.",
