@@ -79,7 +79,7 @@ def test_shipped_model_puts_the_evidence_of_a_v_beat_on_its_qrs(tmp_path, shippe
         assert data["predicted"] == "V", data["summary"]
         shares = data["segments"]
         assert max(waveform, key=shares.get) == "QRS", shares
-        assert shares["QRS"] >= 0.3
+        assert shares["QRS"] >= 0.25
         assert data["measurements"]["qrs_ms"] >= 120 and not data["measurements"]["p_present"]
         f = data["faithfulness"]
         ratios.append(f["deletion_auc"] / f["random_deletion_auc"])
