@@ -28,9 +28,10 @@ from inference.pipeline import CLASSES, Beat
 
 logger = logging.getLogger(__name__)
 
-#: Seconds after an event opens before it is explained: the beat needs its
-#: successor and half a second of signal after it.
-EXPLAIN_DELAY_S = 3.0
+#: Seconds after an event opens before it is explained.  Zero: the beats the
+#: rhythm logic called it from were classified, so their context is complete;
+#: the next 1 Hz tick queues the explanation (≈ 50–80 ms of compute).
+EXPLAIN_DELAY_S = 0.0
 
 
 @dataclass
