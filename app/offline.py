@@ -67,7 +67,7 @@ def analyze_main(argv: Sequence[str]) -> int:
     from inference.episodes import write_events_csv  # noqa: PLC0415
     from inference.model_io import ModelFileError  # noqa: PLC0415
     from inference.pipeline import CLASSES, analyze_record  # noqa: PLC0415
-    from inference.rhythm import record_episodes  # noqa: PLC0415
+    from inference.rhythm import analyze_rhythm  # noqa: PLC0415
 
     try:
         classifier = _load_classifier(args.model)
@@ -97,7 +97,7 @@ def analyze_main(argv: Sequence[str]) -> int:
             for b in result.beats:
                 w.writerow([b.sample_index, b.symbol, *(f"{v:.4f}" for v in b.probabilities)])
         # Rhythm episodes from the same beats, timed as the live analyzer would alarm.
-        episodes = record_episodes(record, result.beats, lead=args.lead)
+        episodes = analyze_rhythm(result.beats, result.primary_lead, result.fs_hz)
         write_events_csv(args.out / f"{name}.events.csv", episodes)
         seconds = result.n_samples / result.fs_hz
         summary.append(

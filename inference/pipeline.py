@@ -197,6 +197,7 @@ class RecordAnalysis:
     beats: tuple[Beat, ...]
     model_version: str
     n_samples: int
+    primary_lead: np.ndarray  # the lead that drove detection (mV), for rhythm analysis
 
 
 def analyze_leads(
@@ -256,4 +257,5 @@ def analyze_record(
         tuple(beats),
         classifier.version if classifier is not None else "",
         n,
+        leads[0],
     )

@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -111,7 +110,6 @@ __all__ = [
     "alarm_conditions",
     "analyze_rhythm",
     "live_arrival_samples",
-    "record_episodes",
 ]
 
 
@@ -238,44 +236,3 @@ def alarm_conditions(
         )
         out.append(cond)
     return out
-
-
-def record_episodes(
-    path: str | Path,
-    beats: Sequence[Beat],
-    *,
-    lead: int = 0,
-    limits: PatientLimits | None = None,
-    settings: RhythmSettings | None = None,
-    classified: bool = True,
-) -> list[Episode]:
-    """Rhythm episodes of a recording whose beats :func:`~inference.pipeline.analyze_record` found.
-
-    Parameters
-    ----------
-    path
-        The record (as given to ``analyze_record``).
-    beats
-        Its beats.
-    lead
-        The ECG lead that drove QRS detection (``analyze_record``'s ``lead``).
-    limits, settings, classified
-        As for :func:`analyze_rhythm`.
-
-    Raises
-    ------
-    devices.recording.RecordingError
-        The record cannot be read.
-    ValueError
-        ``lead`` does not exist in the record.
-    """
-    from devices.recording import load_recording  # noqa: PLC0415
-
-    rec = load_recording(path)
-    ecg = [rec.streams[name] for name in ("ecg", "ecg2") if name in rec.streams]
-    if not 0 <= lead < len(ecg):
-        raise ValueError(f"{path}: lead {lead} not present (record has {len(ecg)} ECG lead(s))")
-    stream = ecg[lead]
-    return analyze_rhythm(
-        beats, stream.samples, stream.fs_hz, limits=limits, settings=settings, classified=classified
-    )
