@@ -14,7 +14,7 @@ import logging
 import os
 import resource
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from app import __version__
@@ -53,7 +53,6 @@ class RunOptions:
     screenshot: Path | None = None
     frame_rate_hz: float = 30.0
     window_size: tuple[int, int] = (1920, 1080)
-    extra: dict = field(default_factory=dict)
 
 
 class Vigil:

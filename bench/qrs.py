@@ -29,15 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from inference.annotations import load_ecg, read_annotations  # noqa: E402
+from inference.annotations import DS1_RECORDS, load_ecg, read_annotations  # noqa: E402
 from inference.dsp import resample  # noqa: E402
 from inference.ec57 import BeatStatistics, RecordComparison, compare_record  # noqa: E402
 from inference.qrs import StreamingQrsDetector, detect_qrs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-DS1 = (
-    "101 106 108 109 112 114 115 116 118 119 122 124 201 203 205 207 208 209 215 220 223 230"
-).split()
+DS1 = list(DS1_RECORDS)
 NSTDB = ("118e24", "118e18", "118e12", "118e06", "118e00", "118e_6")
 
 

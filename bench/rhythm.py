@@ -37,39 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from inference.annotations import CUDB_RECORDS, DS1_RECORDS  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-DS1 = (
-    "101 106 108 109 112 114 115 116 118 119 122 124 201 203 205 207 208 209 215 220 223 230"
-).split()
-CUDB = [
-    f"cu{i:02d}"
-    for i in (
-        1,
-        2,
-        4,
-        5,
-        7,
-        8,
-        10,
-        11,
-        13,
-        14,
-        16,
-        17,
-        19,
-        20,
-        22,
-        23,
-        25,
-        26,
-        28,
-        29,
-        31,
-        32,
-        34,
-        35,
-    )
-]
+DS1 = list(DS1_RECORDS)
+CUDB = list(CUDB_RECORDS)
 
 
 def _quality_of(lead: np.ndarray, fs: float, samples: np.ndarray) -> np.ndarray:

@@ -22,7 +22,6 @@ import csv
 import gzip
 import io
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -298,8 +297,3 @@ def _sibling(signals_path: Path, kind: str) -> Path | None:
         if Path(candidate).exists():
             return Path(candidate)
     return None
-
-
-def stream_names(recording: Recording) -> Iterable[str]:
-    """Names of the recording's streams, ECG first."""
-    return sorted(recording.streams, key=lambda n: (not n.startswith("ecg"), n))

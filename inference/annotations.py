@@ -32,6 +32,16 @@ VF_OFFSET_SYMBOL: Final = "]"
 #: Extension of the annotation files Vigil writes.
 VIGIL_ANNOTATION_EXTENSION: Final = "vig"
 
+#: MIT-BIH Arrhythmia DS1 of de Chazal et al. (2004): the training records here.
+DS1_RECORDS: Final = (
+    "101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122", "124",
+    "201", "203", "205", "207", "208", "209", "215", "220", "223", "230",
+)  # fmt: skip
+#: CU Ventricular Tachyarrhythmia records present in ../shared/data/cudb.
+CUDB_RECORDS: Final = tuple(
+    f"cu{i:02d}" for i in (1, 2, 4, 5, 7, 8, 10, 11, 13, 14, 16, 17, 19, 20, 22, 23, 25, 26, 28, 29, 31, 32, 34, 35)
+)  # fmt: skip
+
 # A WFDB annotation file holding no annotation is just the end-of-file marker
 # (a zero 16-bit word); wfdb.wrann refuses an empty list, so it is written here.
 _EMPTY_ANNOTATION_FILE: Final = b"\x00\x00"

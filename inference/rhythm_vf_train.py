@@ -39,43 +39,13 @@ from typing import Final
 
 import numpy as np
 
+from inference.annotations import CUDB_RECORDS, DS1_RECORDS
 from inference.rhythm_signal import VF_FEATURES, SignalStage
 
 logger = logging.getLogger(__name__)
 
-CUDB: Final = tuple(
-    f"cu{i:02d}"
-    for i in (
-        1,
-        2,
-        4,
-        5,
-        7,
-        8,
-        10,
-        11,
-        13,
-        14,
-        16,
-        17,
-        19,
-        20,
-        22,
-        23,
-        25,
-        26,
-        28,
-        29,
-        31,
-        32,
-        34,
-        35,
-    )
-)
-DS1: Final = (
-    "101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122", "124",
-    "201", "203", "205", "207", "208", "209", "215", "220", "223", "230",
-)  # fmt: skip
+CUDB: Final = CUDB_RECORDS
+DS1: Final = DS1_RECORDS
 NOISE: Final = ("em", "ma", "bw")
 HIDDEN: Final = 16
 SEED: Final = 0
