@@ -50,6 +50,7 @@ class _BedState:
     n_leads: int
     beats: list[Beat] = field(default_factory=list)
     errors: int = 0
+    published_at: int = -(10**12)  # sample index of the last HR/PVC numerics
 
 
 class AnalysisWorker:
@@ -209,6 +210,11 @@ class AnalysisWorker:
             self._on_conditions(alarm_conditions(updates, bed_id, state.fs_hz))
 
     def _publish_rate(self, bed: BedModel, state: _BedState, now_index: int) -> None:
+        # Numerics are refreshed once a second of signal, as a monitor's are; the
+        # hop is faster only so that beats reach the screen quickly.
+        if now_index - state.published_at < state.fs_hz:
+            return
+        state.published_at = now_index
         t_s = now_index / state.fs_hz
         hr = heart_rate_bpm([b.sample_index for b in state.beats], state.fs_hz, now_index)
         if not math.isnan(hr):
