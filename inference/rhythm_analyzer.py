@@ -12,8 +12,9 @@ import numpy as np
 
 from inference.conditions import Priority
 from inference.pipeline import HR_AVERAGE_BEATS, HR_LOOKBACK_S
-from inference.rhythm_beats import IrregularityTracker, PatternTracker, Run, RunTracker
+from inference.rhythm_beats import ECTOPIC, IrregularityTracker, PatternTracker, Run, RunTracker
 from inference.rhythm_book import EpisodeBook
+from inference.rhythm_pwave import PWaveTracker
 from inference.rhythm_signal import STATUS_LEAD_OFF, SecondSummary, SignalStage
 from inference.rhythm_types import BEAT_KINDS, EpisodeUpdate, RhythmSettings
 from inference.vitals import PatientLimits
@@ -75,6 +76,7 @@ class RhythmAnalyzer(EpisodeBook):
         self._af = IrregularityTracker(
             fs_hz, s.af_window_beats, s.af_delta_fraction, max_rr_s=s.pause_s
         )
+        self._p_waves = PWaveTracker(fs_hz, s.af_window_beats)
         self._bad_run = 0
         self._good_run = 0
         self._vf_pos = 0
@@ -139,6 +141,7 @@ class RhythmAnalyzer(EpisodeBook):
         self._bigeminy.reset()
         self._trigeminy.reset()
         self._af.reset()
+        self._p_waves.reset()
         self._hr_beats.clear()
         self._pvcs.clear()
         for clock in self._hr.values():
@@ -404,11 +407,14 @@ class RhythmAnalyzer(EpisodeBook):
         self._patterns(b, symbol, noisy)
         self._pvc_rate(b, symbol)
         if not noisy:
+            if symbol not in ECTOPIC and prev is not None and b - prev >= self._sec(0.3):
+                self._p_waves.add(self._signal.broadband(*self._p_waves.offsets(b)))
             irr = self._af.add(b, symbol)
             if irr is not None:
                 self._atrial(irr)
         else:
             self._af.reset()
+            self._p_waves.reset()
 
     def _context_quality(self) -> float:
         return float(np.mean(self._context)) if self._context else 1.0
@@ -541,8 +547,15 @@ class RhythmAnalyzer(EpisodeBook):
     def _atrial(self, irr) -> None:  # noqa: ANN001 (Irregularity)
         s = self.settings
         middle = (irr.onset_sample + irr.end_sample) // 2
+        p_waves = self._p_waves.consistency
         if "af" not in self._open:
-            if irr.irregular_share >= s.af_on_share and irr.nrmssd >= s.af_min_nrmssd:
+            if (
+                irr.irregular_share >= s.af_on_share
+                and irr.nrmssd >= s.af_min_nrmssd
+                and (p_waves is None or p_waves < s.af_max_p_consistency)
+            ):
                 self._open_episode("af", middle, "AFib")
-        elif irr.irregular_share < s.af_off_share:
+        elif irr.irregular_share < s.af_off_share or (
+            p_waves is not None and p_waves >= s.af_p_return
+        ):
             self._close("af", middle)

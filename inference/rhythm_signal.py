@@ -346,6 +346,10 @@ class SignalStage:
         seg = seg[np.isfinite(seg)]
         return float(np.abs(seg).max()) if len(seg) else 0.0
 
+    def broadband(self, start: int, stop: int) -> np.ndarray:
+        """The 1-30 Hz band in absolute ``[start, stop)`` (shorter if not all kept)."""
+        return self._vf_band.get(start, stop)
+
     def lead_off_fraction(self, start: int, stop: int) -> float:
         """Share of missing samples in absolute ``[start, stop)`` (1.0 if none kept)."""
         seg = self._raw.get(start, stop)

@@ -76,6 +76,10 @@ class RhythmSettings:
     af_off_share: float = 0.35
     af_min_nrmssd: float = 0.08
     af_delta_fraction: float = 0.1
+    #: AF needs the P waves gone: P consistency (see :mod:`inference.rhythm_pwave`)
+    #: below this to start, and AF ends when it is back above ``af_p_return``.
+    af_max_p_consistency: float = 0.5
+    af_p_return: float = 0.7
     vf_on_probability: float = 0.95
     vf_off_probability: float = 0.4
     vf_confirm_s: float = 2.0

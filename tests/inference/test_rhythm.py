@@ -20,6 +20,7 @@ from inference.rhythm import (
     alarm_conditions,
     analyze_rhythm,
 )
+from inference.rhythm_pwave import PWaveTracker
 from inference.vitals import PatientLimits
 
 FS = 250.0
@@ -183,6 +184,38 @@ def test_irregular_rr_is_af_and_bigeminal_pacs_are_not():
         sb += "NS"
         x += 1.4
     assert "af" not in kinds(run(tb, sb, 201))
+
+
+def test_irregular_rr_with_p_waves_is_not_af():
+    """Marked sinus arrhythmia: RR as irregular as AF, but a P wave before every QRS."""
+    rng = np.random.default_rng(7)
+    t = regular(0.5, 60, 0.8)
+    x = t[-1]
+    while x < 240:
+        x += rng.uniform(0.4, 1.1)
+        t.append(x)
+    t += regular(x + 0.8, 320, 0.8)
+    ecg = synth_ecg(t, 321)
+    grid = np.arange(len(ecg)) / FS
+    for b in t:  # 0.15 mV, 100 ms wide P wave, PR 160 ms
+        ecg += 0.15 * np.exp(-0.5 * ((grid - (b - 0.16)) / 0.025) ** 2)
+    assert "af" not in kinds(run(t, "N" * len(t), 321, ecg=ecg))
+
+
+def test_p_wave_consistency_tells_sinus_from_fibrillatory_baseline():
+    rng = np.random.default_rng(3)
+    sinus, fib = PWaveTracker(FS, 16), PWaveTracker(FS, 16)
+    grid = np.arange(sinus.length) / FS
+    p_wave = 0.15 * np.exp(-0.5 * ((grid - 0.14) / 0.025) ** 2)
+    smooth = np.exp(-0.5 * (np.arange(-10, 11) / 4.0) ** 2)  # f waves: band-limited, unlocked
+    for _ in range(24):
+        sinus.add(p_wave + 0.02 * rng.standard_normal(sinus.length))
+        fib.add(0.02 * np.convolve(rng.standard_normal(sinus.length), smooth, mode="same"))
+    assert sinus.consistency is not None and sinus.consistency > 0.9
+    assert fib.consistency is not None and abs(fib.consistency) < 0.4
+    assert sinus.add(np.full(sinus.length, np.nan)) is None  # gaps are skipped
+    sinus.reset()
+    assert sinus.consistency is None
 
 
 def test_tachycardia_against_patient_limits_escalates_past_extreme():
