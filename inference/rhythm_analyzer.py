@@ -12,9 +12,8 @@ import numpy as np
 
 from inference.conditions import Priority
 from inference.pipeline import HR_AVERAGE_BEATS, HR_LOOKBACK_S
-from inference.rhythm_beats import ECTOPIC, IrregularityTracker, PatternTracker, Run, RunTracker
-from inference.rhythm_book import EpisodeBook
-from inference.rhythm_pwave import PWaveTracker
+from inference.rhythm_atrial import AtrialCalls
+from inference.rhythm_beats import PatternTracker, Run, RunTracker
 from inference.rhythm_signal import STATUS_LEAD_OFF, SecondSummary, SignalStage
 from inference.rhythm_types import BEAT_KINDS, EpisodeUpdate, RhythmSettings
 from inference.vitals import PatientLimits
@@ -31,7 +30,7 @@ class _Clock:
     ok_since: int | None = None
 
 
-class RhythmAnalyzer(EpisodeBook):
+class RhythmAnalyzer(AtrialCalls):
     """Streaming rhythm analysis of one bed.  Belongs to the bed's inference thread.
 
     Parameters
@@ -55,7 +54,6 @@ class RhythmAnalyzer(EpisodeBook):
         first_index: int = 0,
     ) -> None:
         super().__init__(fs_hz, settings or RhythmSettings(), first_index)
-        s = self.settings
         self.limits = limits or PatientLimits()
         self._signal = SignalStage(fs_hz, first_index)
         self._queue: deque[Beat] = deque()
@@ -73,10 +71,7 @@ class RhythmAnalyzer(EpisodeBook):
         self._s_runs = RunTracker("S")
         self._bigeminy = PatternTracker(2)
         self._trigeminy = PatternTracker(3)
-        self._af = IrregularityTracker(
-            fs_hz, s.af_window_beats, s.af_delta_fraction, max_rr_s=s.pause_s
-        )
-        self._p_waves = PWaveTracker(fs_hz, s.af_window_beats)
+        self._init_atrial(fs_hz, first_index)
         self._bad_run = 0
         self._good_run = 0
         self._vf_pos = 0
@@ -140,8 +135,7 @@ class RhythmAnalyzer(EpisodeBook):
             tracker.reset()
         self._bigeminy.reset()
         self._trigeminy.reset()
-        self._af.reset()
-        self._p_waves.reset()
+        self._reset_atrial()
         self._hr_beats.clear()
         self._pvcs.clear()
         for clock in self._hr.values():
@@ -156,6 +150,7 @@ class RhythmAnalyzer(EpisodeBook):
                 self._silence()
                 self._heart_rate()
                 self._noise()
+                self._atrial_activity(sec.end_sample)
         self._clear_due()
 
     def _lead_off(self, sec: SecondSummary) -> None:
@@ -407,14 +402,9 @@ class RhythmAnalyzer(EpisodeBook):
         self._patterns(b, symbol, noisy)
         self._pvc_rate(b, symbol)
         if not noisy:
-            if symbol not in ECTOPIC and prev is not None and b - prev >= self._sec(0.3):
-                self._p_waves.add(self._signal.broadband(*self._p_waves.offsets(b)))
-            irr = self._af.add(b, symbol)
-            if irr is not None:
-                self._atrial(irr)
+            self._atrial_beat(b, symbol, prev)
         else:
-            self._af.reset()
-            self._p_waves.reset()
+            self._reset_atrial()
 
     def _context_quality(self) -> float:
         return float(np.mean(self._context)) if self._context else 1.0
@@ -543,19 +533,3 @@ class RhythmAnalyzer(EpisodeBook):
                 self._revise("pvc", f"PVCs {n}/min > {s.pvc_per_min}", n)
         elif "pvc" in self._open:
             self._close("pvc", b)
-
-    def _atrial(self, irr) -> None:  # noqa: ANN001 (Irregularity)
-        s = self.settings
-        middle = (irr.onset_sample + irr.end_sample) // 2
-        p_waves = self._p_waves.consistency
-        if "af" not in self._open:
-            if (
-                irr.irregular_share >= s.af_on_share
-                and irr.nrmssd >= s.af_min_nrmssd
-                and (p_waves is None or p_waves < s.af_max_p_consistency)
-            ):
-                self._open_episode("af", middle, "AFib")
-        elif irr.irregular_share < s.af_off_share or (
-            p_waves is not None and p_waves >= s.af_p_return
-        ):
-            self._close("af", middle)

@@ -19,7 +19,7 @@ LATCHING: Final = frozenset({"asystole", "vf", "vt"})
 TECHNICAL: Final = frozenset({"noise", "lead_off"})
 #: Kinds whose calls stop while the lead is off, VF is called, or the heart has stopped.
 BEAT_KINDS: Final = (
-    "vt", "vt_run", "bigeminy", "trigeminy", "pvc", "af", "svt", "brady", "tachy",
+    "vt", "vt_run", "bigeminy", "trigeminy", "pvc", "af", "afl", "svt", "brady", "tachy",
 )  # fmt: skip
 
 _H, _M, _L, _N = Priority.HIGH, Priority.MEDIUM, Priority.LOW, Priority.NONE
@@ -33,7 +33,7 @@ DEFAULT_PRIORITIES: Final[dict[str, Priority]] = {
 #: An episode of the same kind starting within this many seconds of the last
 #: one's end continues it (one alarm, not a chattering series).
 DEFAULT_MERGE_S: Final[dict[str, float]] = {
-    "af": 30.0, "noise": 10.0, "lead_off": 5.0, "brady": 60.0, "tachy": 60.0,
+    "af": 30.0, "afl": 30.0, "noise": 10.0, "lead_off": 5.0, "brady": 60.0, "tachy": 60.0,
     "bigeminy": 10.0, "trigeminy": 10.0,
     "pvc": 30.0, "svt": 5.0, "vf": 15.0, "vt": 5.0,
 }  # fmt: skip

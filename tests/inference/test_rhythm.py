@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from inference.conditions import Priority
+from inference.dsp import StreamingFilter, design_bandpass
 from inference.pipeline import Beat
 from inference.rhythm import (
     ALARM,
@@ -20,6 +21,7 @@ from inference.rhythm import (
     alarm_conditions,
     analyze_rhythm,
 )
+from inference.rhythm_flutter import atrial_spectrum
 from inference.rhythm_pwave import PWaveTracker
 from inference.vitals import PatientLimits
 
@@ -216,6 +218,64 @@ def test_p_wave_consistency_tells_sinus_from_fibrillatory_baseline():
     assert sinus.add(np.full(sinus.length, np.nan)) is None  # gaps are skipped
     sinus.reset()
     assert sinus.consistency is None
+
+
+def _flutter_ecg(seconds: float, start: float, stop: float, seed: int = 5):
+    """Sinus rhythm with P waves, then flutter at 300/min with variable 2:1-4:1 block."""
+    rng = np.random.default_rng(seed)
+    grid = np.arange(int(seconds * FS)) / FS
+    waves = np.arange(0, seconds, 0.2)
+    beats = regular(0.5, start, 0.8)
+    k = int(np.searchsorted(waves, start))
+    while waves[k] < stop:
+        beats.append(float(waves[k]) + 0.16)  # conducted flutter wave + AV delay
+        k += int(rng.choice([2, 3, 4]))
+    beats += regular(beats[-1] + 0.8, seconds - 1, 0.8)
+    ecg = synth_ecg(beats, seconds)
+    flutter = (grid >= start) & (grid < stop)
+    ecg[flutter] += 0.2 * (2.0 * ((grid[flutter] / 0.2) % 1.0) - 1.0)  # sawtooth F waves
+    for b in beats:
+        ecg += 0.3 * np.exp(-0.5 * ((grid - (b + 0.3)) / 0.05) ** 2)  # T wave
+        if not start <= b < stop + 0.2:
+            ecg += 0.15 * np.exp(-0.5 * ((grid - (b - 0.16)) / 0.025) ** 2)  # P wave
+    return beats, ecg
+
+
+def test_flutter_with_variable_block_is_afl_not_af():
+    beats, ecg = _flutter_ecg(200, 60, 170)
+    eps = run(beats, "N" * len(beats), 200, ecg=ecg)
+    assert kinds(eps) == ["afl"]
+    afl = eps[0]
+    assert abs(afl.onset_sample / FS - 60) < 15 and abs(afl.offset_sample / FS - 170) < 15
+    assert afl.priority == Priority.MEDIUM and afl.alarm_sample is not None
+    assert "300/min" in afl.message or "294/min" in afl.message
+
+
+def test_atrial_periodicity_sees_flutter_waves_not_sinus_or_fibrillation():
+    beats, ecg = _flutter_ecg(200, 60, 170)
+    band = StreamingFilter(design_bandpass(FS, 1.0, 30.0, 2)).process(ecg)
+
+    def spectrum(t0: float):
+        a, b = int(t0 * FS), int((t0 + 8) * FS)
+        return atrial_spectrum(
+            band[a:b], [(int(x * FS) - a, "N") for x in beats if t0 <= x < t0 + 8], FS
+        )
+
+    flutter, sinus = spectrum(100), spectrum(20)
+    assert flutter is not None and flutter.flutter_like and abs(flutter.dominant_hz - 5.0) < 0.3
+    assert sinus is not None and not sinus.flutter_like
+    rng = np.random.default_rng(1)  # AF: irregular beats on a fibrillatory baseline
+    t, x = [0.5], 0.5
+    while x < 40:
+        x += rng.uniform(0.5, 1.2)
+        t.append(x)
+    smooth = np.exp(-0.5 * (np.arange(-10, 11) / 3.0) ** 2)
+    af = synth_ecg(t, 41) + 0.03 * np.convolve(rng.standard_normal(int(41 * FS)), smooth, "same")
+    af_band = StreamingFilter(design_bandpass(FS, 1.0, 30.0, 2)).process(af)
+    fib = atrial_spectrum(
+        af_band[2500:4500], [(int(v * FS) - 2500, "N") for v in t if 10 <= v < 18], FS
+    )
+    assert fib is not None and not fib.flutter_like
 
 
 def test_tachycardia_against_patient_limits_escalates_past_extreme():
