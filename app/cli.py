@@ -24,6 +24,13 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--record", type=Path, nargs="+", help="replay these recordings, one bed each")
     p.add_argument("--wearables", type=int, default=0, help="add N beds fed by Bluetooth wearables")
     p.add_argument(
+        "--ble",
+        metavar="SPEC",
+        help="bleak backend for wearables: 'platform' (default) or 'bumble:TRANSPORT', "
+        "e.g. bumble:tcp-client:127.0.0.1:PORT from `vigil simulate --host bumble` "
+        "(default: $VIGIL_BLE)",
+    )
+    p.add_argument(
         "--auto-assign",
         action="store_true",
         help="give each wearable bed one device of each kind found by a scan (testing)",
@@ -63,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("evaluate", "ANSI/AAMI EC57 beat and episode report"),
         ("explain", "explain the beat nearest a time in a recording"),
         ("train", "train the beat classifier (patient-wise validation, model card)"),
-        ("simulate", "virtual BLE wearables behind a fake BlueZ (testers)"),
+        ("simulate", "virtual BLE wearables: fake BlueZ or Bumble controllers (testers)"),
     ):
         sub.add_parser(name, help=text, add_help=False)
     return parser

@@ -45,6 +45,8 @@ class RunOptions:
     analysis: bool = True
     audio: bool = True
     ble: bool = False
+    #: bleak backend spec (devices.ble_backend): "platform" or "bumble:TRANSPORT".
+    ble_backend: str = "platform"
     auto_assign: bool = False
     model_path: Path | None = None
     headless: bool = False
@@ -282,7 +284,10 @@ class Vigil:
         """Start the BLE thread, connect configured devices, optionally auto-assign."""
         from devices.ble import BleSource  # noqa: PLC0415 (bleak loads only for wearable wards)
 
-        self.ble = BleSource(self.hub)
+        self.ble = BleSource(self.hub, backend=self.options.ble_backend)
+        if self.ble.backend.spec.kind != "platform":
+            # An unreachable transport must show on the wearable beds, not only in a log.
+            self.ble.check_backend().add_done_callback(self._ble_backend_checked)
         for bed in self.options.ward.beds:
             for address in bed.devices:
                 self.ble.assign(bed.bed_id, address)
@@ -294,12 +299,33 @@ class Vigil:
                 lambda fut: self._auto_assign(fut, wearable_beds)
             )
 
+    def _ble_backend_checked(self, future) -> None:
+        """The BLE backend opened, or not (BLE thread): a failure is a technical alarm."""
+        exc = future.exception()
+        if exc is None:
+            return
+        spec = self.options.ble_backend
+        logger.error("BLE backend unavailable", extra={"ble": spec, "error": str(exc)})
+        self._ble_failed(f"Bluetooth ({spec}): {exc}")
+
+    def _ble_failed(self, detail: str) -> None:
+        """Tell every wearable bed its Bluetooth source failed (any thread)."""
+        from devices.frames import ConnectionState, DeviceState  # noqa: PLC0415
+
+        for bed in self.options.ward.beds:
+            if bed.wearable:
+                self.hub.on_state(
+                    bed.bed_id,
+                    DeviceState("ble", ConnectionState.FAILED, detail[:200], time.monotonic(), {}),
+                )
+
     def _auto_assign(self, future, bed_ids: list[str]) -> None:
         """Give each wearable bed one device of each kind found (testers' shortcut; BLE thread)."""
         try:
             found = future.result()
-        except Exception:
+        except Exception as exc:
             logger.exception("auto-assign scan failed")
+            self._ble_failed(f"Bluetooth scan failed: {exc}")
             return
         next_bed: dict[str, int] = {}
         for device in sorted(found, key=lambda d: d.address):

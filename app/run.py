@@ -47,6 +47,15 @@ def run(args: argparse.Namespace) -> int:
     """Run the ward monitor; returns the process exit code."""
     if args.headless:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from devices.ble_backend import ENV_VAR, BleSpecError, parse_ble_spec  # noqa: PLC0415
+
+    ble_text = args.ble if getattr(args, "ble", None) is not None else os.environ.get(ENV_VAR, "")
+    try:
+        ble_backend = parse_ble_spec(ble_text)
+    except BleSpecError as exc:
+        logger.error("cannot start", extra={"error": str(exc)})
+        sys.stderr.write(f"vigil: --ble / ${ENV_VAR}: {exc}\n")
+        return 2
     try:
         ward = ward_from_args(args)
         width, height = (int(v) for v in str(args.size).lower().split("x"))
@@ -68,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         analysis=not args.no_analysis,
         audio=not (args.headless or args.mute),
         ble=bool(args.wearables),
+        ble_backend=str(ble_backend),
         auto_assign=args.auto_assign,
         model_path=args.model,
         headless=args.headless,

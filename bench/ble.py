@@ -1,5 +1,9 @@
 """BLE bench: 16 simulated chest straps through real bleak; prints JSON.
 
+Either simulator host: ``--host bluez`` (fake BlueZ on a private D-Bus, bleak's
+BlueZ backend) or ``--host bumble`` (Bumble virtual controllers over TCP, Vigil's
+bleak backend on Bumble).
+
 Measures, with the simulator in a child process (so its CPU is not counted):
 
 * CPU of the BLE thread (``time.thread_time`` on the loop) as % of one core;
@@ -9,9 +13,20 @@ Measures, with the simulator in a child process (so its CPU is not counted):
 * 10⁴ fuzzed payloads through ``devices.gatt.decode``: crashes (anything but
   ``GattDecodeError``) must be 0.
 
-Targets (issue 4): BLE thread ≤ 10 % of a core, p95 ≤ 20 ms, 0 fuzz crashes.
+and, with the simulator in this process (so the bench can pull the faults):
 
-Run: ``.venv/bin/python bench/ble.py [--straps 16] [--seconds 20]``
+* reconnect time: a strap's link is lost with ``refuse_reconnects`` N and
+  ``hidden_s`` H; from the moment the simulator allows a connection again (the
+  end of the hidden time or the last refusal reaching the app, whichever is
+  later) to the first data of any kind (``first_data_s``) and the first ECG
+  block (``first_ecg_s``; a PMD frame holds 73 samples, 0.56 s of ECG) at the
+  sink. The app's own settings apply (back-off up to 2 s).
+
+Targets (issue 4): BLE thread ≤ 10 % of a core, p95 ≤ 20 ms, 0 fuzz crashes,
+reconnect ≤ 5 s after the simulator allows it.
+
+Run: ``.venv/bin/python bench/ble.py [--host bluez|bumble] [--straps 16] [--seconds 20]
+[--reconnect-trials 6]`` (``--straps 0`` skips the streaming part).
 """
 
 from __future__ import annotations
@@ -33,7 +48,15 @@ from devices import gatt  # noqa: E402
 from devices.ble import BleSource  # noqa: E402
 from devices.frames import DeviceState, Numeric, SampleBlock  # noqa: E402
 from devices.gatt_pmd import PMD_CONTROL_POINT, PMD_DATA  # noqa: E402
-from devices.simulator import SimulatorProcess, dbus_daemon_path, use_bus  # noqa: E402
+from devices.simulator import (  # noqa: E402
+    DeviceSpec,
+    SimulatorProcess,
+    SimulatorThread,
+    dbus_daemon_path,
+    use_bus,
+)
+
+RECONNECT_FAULTS = ((0, 1.0), (1, 1.0), (2, 0.5))  # (refuse_reconnects, hidden_s), cycled
 
 
 class LatencySink:
@@ -90,15 +113,114 @@ def fuzz(n: int = 10_000, seed: int = 4) -> dict[str, int]:
     return counts
 
 
-def run(straps: int, seconds: float) -> dict[str, object]:
-    result: dict[str, object] = {"straps": straps, "seconds": seconds, "fuzz": fuzz()}
-    if dbus_daemon_path() is None:
+class ArrivalSink:
+    """Arrival times (wall clock) of any data and of ECG blocks (BLE thread)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.data: list[float] = []
+        self.ecg: list[float] = []
+
+    def on_block(self, bed_id: str, block: SampleBlock) -> None:
+        now = time.time()
+        with self.lock:
+            self.data.append(now)
+            if block.stream == "ecg":
+                self.ecg.append(now)
+
+    def on_numeric(self, bed_id: str, numeric: Numeric) -> None:
+        if numeric.name != "battery":  # read at connect time, before streaming
+            with self.lock:
+                self.data.append(time.time())
+
+    def on_state(self, bed_id: str, state: DeviceState) -> None:
+        pass
+
+    def first_after(self, t: float, ecg: bool) -> float | None:
+        with self.lock:
+            return next((x for x in (self.ecg if ecg else self.data) if x >= t), None)
+
+
+def reconnect(host: str, trials: int) -> dict[str, object]:
+    """Link loss → refused/hidden → allowed → first data; ``trials`` times on one strap."""
+    address = "C0:DE:00:01:00:01"
+    sim = SimulatorThread((DeviceSpec("chest_strap", address=address),), host=host)
+    spec = sim.start()
+    if host == "bluez":
+        use_bus(spec)
+    sink = ArrivalSink()
+    source = BleSource(sink, backend=spec if host == "bumble" else None)
+    out: list[dict[str, float]] = []
+    try:
+        source.assign("bed-1", address)
+        _wait(lambda: sink.first_after(0.0, ecg=True) is not None, 20)
+        for i in range(trials):
+            refuse, hidden_s = RECONNECT_FAULTS[i % len(RECONNECT_FAULTS)]
+            time.sleep(1.0)
+            lost_at = time.time()
+            sim.link_loss(address, refuse_reconnects=refuse, hidden_s=hidden_s)
+            _wait(lambda t=lost_at + hidden_s: sink.first_after(t, ecg=True) is not None, 30)
+            allowed = sim.call(lambda h: h.device(address).allowed_since)
+            first_data = sink.first_after(allowed, ecg=False)
+            first_ecg = sink.first_after(allowed, ecg=True)
+            out.append(
+                {
+                    "refuse_reconnects": refuse,
+                    "hidden_s": hidden_s,
+                    "allowed_after_loss_s": round(allowed - lost_at, 3),
+                    "first_data_s": round(first_data - allowed, 3) if first_data else -1.0,
+                    "first_ecg_s": round(first_ecg - allowed, 3) if first_ecg else -1.0,
+                }
+            )
+    finally:
+        source.stop()
+        sim.stop()
+    ecg = [t["first_ecg_s"] for t in out]
+    data = [t["first_data_s"] for t in out]
+    return {
+        "trials": out,
+        "first_data_s_median": round(float(np.median(data)), 3) if data else None,
+        "first_data_s_max": max(data) if data else None,
+        "first_ecg_s_median": round(float(np.median(ecg)), 3) if ecg else None,
+        "first_ecg_s_max": max(ecg) if ecg else None,
+        "target_s": 5.0,
+    }
+
+
+def _wait(check: object, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"no data within {timeout_s} s")
+
+
+def run(host: str, straps: int, seconds: float, reconnect_trials: int) -> dict[str, object]:
+    result: dict[str, object] = {
+        "host": host,
+        "straps": straps,
+        "seconds": seconds,
+        "fuzz": fuzz(),
+    }
+    if host == "bluez" and dbus_daemon_path() is None:
         result["skipped"] = "dbus-daemon not installed"
         return result
-    sim = SimulatorProcess(devices=f"strap*{straps}")
-    use_bus(sim.start())
+    if reconnect_trials:
+        result["reconnect"] = reconnect(host, reconnect_trials)
+    if straps:
+        result.update(stream(host, straps, seconds))
+    return result
+
+
+def stream(host: str, straps: int, seconds: float) -> dict[str, object]:
+    result: dict[str, object] = {}
+    sim = SimulatorProcess(devices=f"strap*{straps}", host=host)
+    spec = sim.start()
+    if host == "bluez":
+        use_bus(spec)
     sink = LatencySink()
-    source = BleSource(sink)
+    source = BleSource(sink, backend=spec if host == "bumble" else None)
     try:
         found = source.scan(timeout_s=2.0).result(20)
         addresses = sorted(d.address for d in found if d.kind == "chest_strap")[:straps]
@@ -142,10 +264,13 @@ def run(straps: int, seconds: float) -> dict[str, object]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--straps", type=int, default=16)
+    p.add_argument("--host", choices=["bluez", "bumble"], default="bluez")
+    p.add_argument("--straps", type=int, default=16, help="0: skip the streaming part")
     p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--reconnect-trials", type=int, default=6, help="0: skip reconnects")
     args = p.parse_args()
-    print(json.dumps(run(args.straps, args.seconds), indent=2))  # noqa: T201 (bench output)
+    result = run(args.host, args.straps, args.seconds, args.reconnect_trials)
+    print(json.dumps(result, indent=2))  # noqa: T201 (bench output)
     return 0
 
 

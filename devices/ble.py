@@ -23,12 +23,17 @@ Typical use from the GUI thread::
     ...
     source.stop()                            # at exit; see "Shutdown order"
 
-Shutdown order (tested in tests/devices/test_ble_integration.py):
+The bleak backend is bleak's platform backend unless ``backend`` says otherwise
+(:mod:`devices.ble_backend`): ``BleSource(sink, backend="bumble:tcp-client:127.0.0.1:PORT")``
+runs the same sessions on Vigil's bleak backend on Bumble (:mod:`devices.ble_bumble`).
+
+Shutdown order (tested in tests/devices/test_ble_integration.py and test_ble_bumble.py):
 
 1. stop PMD streaming and every notification on every device (``stop_notify``);
 2. disconnect every client and wait for bleak's disconnected callback;
 3. cancel the device tasks and watchdogs and wait for them;
-4. stop the event loop and join the BLE thread (only if this source started it).
+4. close the backend's transport (the Bumble HCI transport; nothing for the platform);
+5. stop the event loop and join the BLE thread (only if this source started it).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from typing import Final
 from bleak import BleakScanner
 
 from devices import gatt
+from devices.ble_backend import BackendSpec, BleBackend, make_backend
 from devices.ble_runtime import BleRuntime
 from devices.ble_session import Backoff, DeviceSession
 from devices.frames import ConnectionState, DeviceState, SourceSink
@@ -100,11 +106,18 @@ def kind_of(services: tuple[str, ...] | list[str]) -> str:
 
 
 async def scan_devices(
-    timeout_s: float = 4.0, services: tuple[str, ...] = HEALTH_SERVICES
+    timeout_s: float = 4.0,
+    services: tuple[str, ...] = HEALTH_SERVICES,
+    backend: BleBackend | None = None,
 ) -> list[FoundDevice]:
     """Scan (on the BLE loop) for wearables advertising any of ``services``; strongest first."""
+    backend = backend or BleBackend()
+    await backend.ready()
     found = await BleakScanner.discover(
-        timeout=timeout_s, service_uuids=list(services), return_adv=True
+        timeout=timeout_s,
+        service_uuids=list(services),
+        return_adv=True,
+        **backend.scanner_kwargs(),
     )
     out = [
         FoundDevice(
@@ -134,6 +147,15 @@ class BleSource:
         technical alarm within IEC 60601-2-27's 10 s).
     backoff_max_s
         Longest wait between reconnect attempts.
+    backend
+        Which bleak backend: a :class:`~devices.ble_backend.BackendSpec` or its text
+        (``"bumble:tcp-client:127.0.0.1:PORT"``); bleak's platform backend when not
+        given. A Bumble transport is opened on first use, not here.
+
+    Raises
+    ------
+    devices.ble_backend.BleSpecError
+        For a ``backend`` text that names no backend.
 
     Notes
     -----
@@ -148,9 +170,11 @@ class BleSource:
         runtime: BleRuntime | None = None,
         signal_loss_s: float = 8.0,
         backoff_max_s: float = 2.0,
+        backend: BackendSpec | str | None = None,
     ) -> None:
         if signal_loss_s > 9.5:
             raise ValueError("signal_loss_s above 9.5 s would miss the 10 s technical alarm")
+        self.backend = make_backend(backend)
         self.sink = sink
         self._own_runtime = runtime is None
         self.runtime = runtime or BleRuntime()
@@ -164,9 +188,13 @@ class BleSource:
 
     # -- scanning and assignment ---------------------------------------------------
 
+    def check_backend(self) -> concurrent.futures.Future[None]:
+        """Open the backend now (a Bumble transport, say); the future fails if it cannot."""
+        return self.runtime.submit(self.backend.ready())
+
     def scan(self, timeout_s: float = 4.0) -> concurrent.futures.Future[list[FoundDevice]]:
         """Start a scan; the future resolves to the wearables found."""
-        return self.runtime.submit(scan_devices(timeout_s))
+        return self.runtime.submit(scan_devices(timeout_s, backend=self.backend))
 
     def assign(self, bed_id: str, address: str) -> concurrent.futures.Future[None]:
         """Attach a wearable to a bed and start keeping it connected.
@@ -196,6 +224,7 @@ class BleSource:
             self.accepts,
             signal_loss_s=self.signal_loss_s,
             backoff=Backoff(max_s=self.backoff_max_s),
+            backend=self.backend,
         )
         self._sessions[address] = session
         session.start()
@@ -263,6 +292,7 @@ class BleSource:
         for session, result in zip(sessions, results, strict=True):
             if isinstance(result, BaseException):
                 logger.error("%s: stop failed: %r", session.address, result)
+        await self.backend.close()
 
     @property
     def stopped(self) -> bool:
@@ -271,6 +301,7 @@ class BleSource:
 
 __all__ = [
     "HEALTH_SERVICES",
+    "BackendSpec",
     "BleRuntime",
     "BleSource",
     "ConnectionState",

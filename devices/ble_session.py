@@ -22,6 +22,7 @@ from bleak.backends.device import BLEDevice
 from bleak_retry_connector import BleakClientWithServiceCache, establish_connection, get_device
 
 from devices import gatt
+from devices.ble_backend import BleBackend
 from devices.frames import (
     ECG_LEAD_I,
     ConnectionState,
@@ -83,6 +84,11 @@ class DeviceSession:
     signal_loss_s
         Silence (on streaming characteristics) or link down time after which the
         session reports :attr:`ConnectionState.SIGNAL_LOSS`.
+    backoff
+        Delays between reconnect attempts.
+    backend
+        The bleak backend (:mod:`devices.ble_backend`); bleak's platform backend
+        when not given.
     """
 
     def __init__(
@@ -93,8 +99,10 @@ class DeviceSession:
         accepts: Callable[[str, str], bool],
         signal_loss_s: float = 8.0,
         backoff: Backoff | None = None,
+        backend: BleBackend | None = None,
     ) -> None:
         self.address = address.upper()
+        self.backend = backend or BleBackend()
         self.bed_id = bed_id
         self.sink = sink
         self.accepts = accepts
@@ -157,11 +165,15 @@ class DeviceSession:
         return ConnectionState.RECONNECTING
 
     async def _find(self) -> BLEDevice:
-        device = await get_device(self.address)
+        await self.backend.ready()
+        # bleak-retry-connector's get_device asks BlueZ over D-Bus: other backends scan.
+        device = await get_device(self.address) if self.backend.uses_bluez else None
         if device is None:
             from bleak import BleakScanner  # noqa: PLC0415
 
-            device = await BleakScanner.find_device_by_address(self.address, timeout=5.0)
+            device = await BleakScanner.find_device_by_address(
+                self.address, timeout=5.0, **self.backend.scanner_kwargs()
+            )
         if device is None:
             raise LookupError(f"{self.address} not found")
         return device
@@ -176,6 +188,7 @@ class DeviceSession:
             self.name or self.address,
             disconnected_callback=self._on_disconnected,
             max_attempts=2,
+            **self.backend.client_kwargs(),
         )
         self.client = client
         self.counters["connects"] += 1
@@ -186,6 +199,10 @@ class DeviceSession:
     def _on_disconnected(self, _client: BleakClient) -> None:
         """bleak's disconnected callback (BLE thread)."""
         self._link_down.set()
+        fut = self._pmd_response
+        if fut is not None and not fut.done():
+            # The start's indication will never come: fail now, not at the timeout.
+            fut.set_exception(ConnectionError("link lost while starting PMD streaming"))
 
     async def _subscribe(self, client: BleakClient) -> None:
         chars = {c.uuid.lower(): c for c in client.services.characteristics.values()}

@@ -70,7 +70,8 @@ class MainWindow(QtWidgets.QMainWindow):
         name.setStyleSheet(
             "font-size: 22px; font-weight: bold; color: #33ff66; letter-spacing: 3px;"
         )
-        self._title = QtWidgets.QLabel(f"{title}  ·  {len(beds)} beds")
+        count = f"{len(beds)} bed" if len(beds) == 1 else f"{len(beds)} beds"
+        self._title = QtWidgets.QLabel(f"{title}  ·  {count}")
         self._title.setObjectName("WardTitle")
         self._clock = QtWidgets.QLabel("")
         self._clock.setObjectName("Clock")

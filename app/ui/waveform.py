@@ -4,6 +4,12 @@ The trace is pulled from a :class:`~devices.ring.RingBuffer` at frame rate
 (DESIGN.md rule 3): each frame reads the newest window of samples and writes
 sample ``k`` at horizontal position ``k mod window``, so new data overwrites
 old data from left to right with an erase bar ahead of the write point.
+
+Samples arrive in bursts whose size depends on the source (a Polar strap
+sends 73 ECG samples every 0.56 s; the replay a few every frame). So that the
+write point sweeps steadily instead of jumping a burst at a time, the trace
+draws up to a :class:`DisplayClock` that advances with the wall clock and
+runs just behind the newest sample, by about one burst interval.
 """
 
 from __future__ import annotations
@@ -44,6 +50,53 @@ ECG_GAINS: Final = (4.0, 2.0, 1.0, 0.5, 0.25)
 #: Seconds between re-choosing the gain/scale, so the trace does not jump
 #: with every beat; re-chosen sooner while the window is still filling.
 GAIN_HOLD_S: Final = 3.0
+
+
+#: The display runs this many burst intervals behind the newest sample.
+DISPLAY_LAG_BURSTS: Final = 1.25
+#: Never further behind than this: the cursor jumps forward (e.g. after a stall).
+MAX_DISPLAY_LAG_S: Final = 1.5
+
+
+class DisplayClock:
+    """Where the sweep's write point is, in samples, advancing with the wall clock.
+
+    The cursor moves at the stream's rate, sped up or slowed to hold its lag
+    behind the newest sample near :data:`DISPLAY_LAG_BURSTS` burst intervals
+    (measured as the data come in), so a source whose clock runs a little fast
+    or slow neither drifts away nor stutters. GUI thread only.
+    """
+
+    def __init__(self, fs_hz: float) -> None:
+        self.fs_hz = fs_hz
+        self.cursor: float | None = None
+        self._t_last: float | None = None
+        self._end_last = -1
+        self._burst_at: float | None = None
+        self.burst_s = 0.0  # running mean of the time between arrivals
+
+    def advance(self, end_index: int, now_s: float) -> int:
+        """The sample index to draw up to at ``now_s`` given the newest ``end_index``."""
+        if end_index != self._end_last:
+            if self._burst_at is not None:
+                gap = min(now_s - self._burst_at, MAX_DISPLAY_LAG_S)
+                self.burst_s += 0.2 * (gap - self.burst_s)
+            self._burst_at = now_s
+            self._end_last = end_index
+        if self.cursor is None or self._t_last is None:
+            self.cursor, self._t_last = float(end_index), now_s
+            return end_index
+        dt = max(now_s - self._t_last, 0.0)
+        self._t_last = now_s
+        lag_s = (end_index - self.cursor) / self.fs_hz
+        target_s = DISPLAY_LAG_BURSTS * self.burst_s
+        # Proportional catch-up with a time constant of one target lag (≥ 0.1 s):
+        # steady for bursty straps, and keeps up with a replay run faster than real time.
+        speed = min(max(1.0 + (lag_s - target_s) / max(target_s, 0.1), 0.5), 8.0)
+        self.cursor = min(self.cursor + speed * dt * self.fs_hz, float(end_index))
+        if end_index - self.cursor > MAX_DISPLAY_LAG_S * self.fs_hz:
+            self.cursor = end_index - target_s * self.fs_hz
+        return int(self.cursor)
 
 
 class SweepTrace(pg.PlotWidget):
@@ -105,6 +158,7 @@ class SweepTrace(pg.PlotWidget):
         self.gain = 1.0
         self.frames_drawn = 0
         self.last_end_index = -1
+        self._clock: DisplayClock | None = None
         if calibration:
             self._cal = pg.PlotCurveItem(pen=pg.mkPen(colour, width=1.4))
             self.addItem(self._cal)
@@ -168,6 +222,7 @@ class SweepTrace(pg.PlotWidget):
         self._ring = ring
         self._n = 0
         self.last_end_index = -1
+        self._clock = None
         if ring is None:
             self._curve.setData([], [])
 
@@ -260,7 +315,9 @@ class SweepTrace(pg.PlotWidget):
             return False
         if self._n == 0:
             self._layout(ring.fs_hz)
-        end = ring.end_index
+        if self._clock is None or self._clock.fs_hz != ring.fs_hz:
+            self._clock = DisplayClock(ring.fs_hz)
+        end = self._clock.advance(ring.end_index, time.monotonic())
         if end == self.last_end_index:
             return False
         self.last_end_index = end

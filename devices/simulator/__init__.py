@@ -1,7 +1,13 @@
 """Vigil's BLE wearable simulator: virtual chest straps, oximeters, thermometers, BP cuffs.
 
-The wearables sit behind a fake ``org.bluez`` on a private D-Bus bus, so the app's
-unmodified bleak code path (BlueZ backend) finds, connects to and streams from them.
+Two hosts carry the same wearables (:mod:`devices.simulator.models`) and faults:
+
+* ``bluez`` (default): a fake ``org.bluez`` on a private D-Bus bus, so the app's
+  unmodified bleak code path (BlueZ backend) finds, connects to and streams from
+  them (Linux);
+* ``bumble``: Bumble virtual controllers carrying real ATT/GATT; the app's
+  controller is served on a TCP port and the app selects Vigil's bleak backend on
+  Bumble with ``--ble bumble:tcp-client:127.0.0.1:PORT`` (any OS).
 
 Python API::
 
@@ -11,12 +17,17 @@ Python API::
         ...
         sim.link_loss("C0:DE:00:01:00:01", refuse_reconnects=2)
 
+    with SimulatorThread(devices_from_list("strap"), host="bumble") as sim:
+        source = BleSource(sink, backend=sim.address)   # "bumble:tcp-client:127.0.0.1:PORT"
+
 Command line (``vigil simulate`` calls :func:`main`)::
 
-    vigil simulate [--host bluez] [--devices strap*2,oximeter,thermometer,bp]
+    vigil simulate [--host bluez|bumble] [--port N] [--devices strap*2,oximeter,thermometer,bp]
                    [--scenario FILE] [--duration S]
 
-prints ``DBUS_SYSTEM_BUS_ADDRESS=unix:path=…`` and runs until Ctrl-C.
+prints ``DBUS_SYSTEM_BUS_ADDRESS=unix:path=…`` (bluez) or
+``VIGIL_BLE=bumble:tcp-client:127.0.0.1:PORT`` (bumble), then one line per
+wearable, and runs until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -28,9 +39,16 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from devices.simulator.bus import DbusDaemonMissing, PrivateBus, dbus_daemon_path
-from devices.simulator.runner import ADDRESS_PREFIX, SimulatorProcess, SimulatorThread, use_bus
+from devices.simulator.runner import (
+    ADDRESS_PREFIX,
+    BLE_PREFIX,
+    SimulatorProcess,
+    SimulatorThread,
+    use_bus,
+)
 from devices.simulator.scenario import (
     DeviceSpec,
     Event,
@@ -41,6 +59,10 @@ from devices.simulator.scenario import (
     merge,
     parse_scenario,
 )
+
+if TYPE_CHECKING:
+    from devices.simulator.bluez import FakeBluez
+    from devices.simulator.bumble_host import BumbleHost
 
 __all__ = [
     "DeviceSpec",
@@ -65,10 +87,17 @@ DEFAULT_DEVICES = "strap,oximeter,thermometer,bp"
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vigil simulate",
-        description="Run virtual BLE wearables behind a fake BlueZ on a private D-Bus bus.",
+        description="Run virtual BLE wearables behind a fake BlueZ (private D-Bus bus) "
+        "or Bumble virtual controllers (TCP).",
     )
     p.add_argument(
         "--host", choices=["bluez", "bumble"], default="bluez", help="Bluetooth host to simulate"
+    )
+    p.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="bumble host: TCP port of the app's controller (default: any free port)",
     )
     p.add_argument(
         "--devices",
@@ -83,12 +112,21 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _serve(scenario: Scenario, address: str, duration_s: float) -> None:
-    from devices.simulator.bluez import FakeBluez  # noqa: PLC0415
+async def _serve(scenario: Scenario, address: str, duration_s: float, port: int = 0) -> None:
+    """Run a host until Ctrl-C/SIGTERM or ``duration_s``; ``address`` empty means Bumble."""
+    host: FakeBluez | BumbleHost
+    if address:
+        from devices.simulator.bluez import FakeBluez  # noqa: PLC0415
 
-    host = FakeBluez(scenario, address)
-    await host.start()
-    print(f"{ADDRESS_PREFIX}{address}", flush=True)  # noqa: T201 (the CLI's output)
+        host = FakeBluez(scenario, address)
+        await host.start()
+        print(f"{ADDRESS_PREFIX}{address}", flush=True)  # noqa: T201 (the CLI's output)
+    else:
+        from devices.simulator.bumble_host import BumbleHost  # noqa: PLC0415
+
+        host = BumbleHost(scenario, port)
+        await host.start()
+        print(f"{BLE_PREFIX}{host.transport}", flush=True)  # noqa: T201
     for dev in scenario.devices:
         print(f"  {dev.kind:<15} {dev.address}  {dev.name}", flush=True)  # noqa: T201
     stop = asyncio.Event()
@@ -113,16 +151,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     -------
     int
         0 on a clean stop, 2 for bad arguments or scenario, 3 when ``dbus-daemon``
-        is missing or the host is not available.
+        is missing (bluez), Bumble is not installed or its port is taken (bumble).
     """
     args = _parser().parse_args(argv)
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
         )
-    if args.host == "bumble":
-        logger.error("the Bumble host is not part of this build; use --host bluez")
-        return 3
     try:
         scenario = load_scenario(args.scenario) if args.scenario else None
         devices_text = (
@@ -135,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not scenario.devices:
         logger.error("no devices to simulate")
         return 2
+    if args.host == "bumble":
+        return _run_bumble(scenario, args.duration, args.port)
     bus = PrivateBus()
     try:
         address = bus.start()
@@ -147,6 +184,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         pass
     finally:
         bus.stop()
+    return 0
+
+
+def _run_bumble(scenario: Scenario, duration_s: float, port: int) -> int:
+    try:
+        import bumble  # noqa: F401, PLC0415
+    except ImportError:
+        logger.error("the Bumble host needs the 'bumble' package (pip install bumble==0.0.236)")
+        return 3
+    try:
+        asyncio.run(_serve(scenario, "", duration_s, port))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:  # the port is taken or cannot be bound
+        logger.error("cannot serve the app's controller on port %d: %s", port, exc)
+        return 3
     return 0
 
 

@@ -24,7 +24,6 @@ import logging
 import random
 import socket
 import time
-from collections import Counter
 from typing import Final
 
 from dbus_fast import BusType, DBusError, Message, RequestNameReply
@@ -37,8 +36,9 @@ from devices.simulator.bluez_objects import (
     GattCharacteristic1,
     GattService1,
 )
+from devices.simulator.hosting import HostedWearable
 from devices.simulator.models import Wearable, make_wearable
-from devices.simulator.scenario import Event, Scenario
+from devices.simulator.scenario import Scenario
 
 logger = logging.getLogger(__name__)
 
@@ -46,46 +46,33 @@ BLUEZ_NAME: Final = "org.bluez"
 ADAPTER_PATH: Final = "/org/bluez/hci0"
 ADVERTISING_INTERVAL_S: Final = 0.25
 CONNECT_LATENCY_S: Final = 0.03
-#: Longest the streaming loop sleeps, so new subscriptions start promptly.
-MAX_IDLE_S: Final = 0.1
 
 
-class VirtualDevice:
-    """One wearable on the fake adapter: its D-Bus objects, link state and faults."""
+class VirtualDevice(HostedWearable):
+    """One wearable on the fake adapter: its D-Bus objects and link state."""
 
     def __init__(self, host: FakeBluez, model: Wearable) -> None:
+        super().__init__(model)
         self.host = host
-        self.model = model
         self.adapter_path = ADAPTER_PATH
         self.path = f"{ADAPTER_PATH}/dev_{model.address.replace(':', '_')}"
         self.iface = Device1(self)
-        self.connected = False
+        self._connected = False
         self.services_resolved = False
         self.rssi = model.spec.rssi_dbm
         self.chars: dict[str, GattCharacteristic1] = {}
         self._exported: list[str] = []
-        self.subscribed: set[str] = set()
         self._acquired: dict[str, tuple[socket.socket, int]] = {}
-        self._stream_task: asyncio.Task[None] | None = None
-        self._event_tasks: list[asyncio.Task[None]] = []
-        self._first_connect: float | None = None
-        self.refuse_left = 0
-        self.le_abort_left = model.spec.le_abort_connects
-        self.hidden_until = 0.0
-        self.storm_until = 0.0
-        self.storm_rate = 0.0
-        self.rng = random.Random(model.spec.seed)
-        self.counters: Counter[str] = Counter()
 
     # -- link ----------------------------------------------------------------
 
     @property
-    def advertising(self) -> bool:
-        return not self.connected and time.time() >= self.hidden_until
+    def connected(self) -> bool:
+        return self._connected
 
     def _emit(self, name: str, value: bool) -> None:
         if name == "Connected":
-            self.connected = value
+            self._connected = value
         elif name == "ServicesResolved":
             self.services_resolved = value
         self.iface.emit_properties_changed({name: value})
@@ -98,58 +85,36 @@ class VirtualDevice:
         if wait > 0:
             # A device that is not advertising cannot be connected to until it is.
             await asyncio.sleep(min(wait, 5.0))
-        self.counters["connect_calls"] += 1
-        if self.refuse_left > 0:
-            self.refuse_left -= 1
-            self.counters["refused"] += 1
+        refusal = self.take_refusal()
+        if refusal == "refused":
             await asyncio.sleep(0.1)
+            self.refusal_delivered()
             raise DBusError(ERROR_FAILED, "Software caused connection abort")
-        if self.le_abort_left > 0:
-            self.le_abort_left -= 1
-            self.counters["le_aborts"] += 1
+        if refusal is not None:
             # BlueZ really connected before cancelling: clients wait for the flip.
             self._emit("Connected", True)
             await asyncio.sleep(0.02)
             self._emit("Connected", False)
+            self.refusal_delivered()
             raise DBusError(ERROR_FAILED, "le-connection-abort-by-local")
         await asyncio.sleep(CONNECT_LATENCY_S)
         self._emit("Connected", True)
         self._export_gatt()
         self._emit("ServicesResolved", True)
-        self.counters["connects"] += 1
-        self._stream_task = asyncio.create_task(self._stream(), name=f"stream {self.model.address}")
-        if self._first_connect is None:
-            self._first_connect = time.time()
-            self._event_tasks = [
-                asyncio.create_task(self._run_event(e)) for e in self.model.spec.events
-            ]
-        logger.info("%s connected", self.model.name)
+        self.on_connected()
 
     async def disconnect(self) -> None:
         """``Device1.Disconnect`` from the client."""
         if self.connected:
-            self._teardown("disconnect")
+            self._drop_link("disconnect")
 
-    def link_loss(self, refuse_reconnects: int = 0, hidden_s: float = 0.0) -> None:
-        """Drop the link as if the wearable went out of range."""
-        self.refuse_left = refuse_reconnects
-        self.hidden_until = time.time() + hidden_s
-        self.counters["link_losses"] += 1
-        if self.connected:
-            self._teardown("link loss")
-
-    def _teardown(self, why: str) -> None:
-        if self._stream_task is not None:
-            self._stream_task.cancel()
-            self._stream_task = None
+    def _drop_link(self, why: str) -> None:
         self._emit("ServicesResolved", False)
         self._emit("Connected", False)
         self._unexport_gatt()
         for char in list(self._acquired):
             self._release(char)
-        self.subscribed.clear()
-        self.model.on_link_down()
-        logger.info("%s disconnected (%s)", self.model.name, why)
+        self.on_link_down(why)
 
     # -- GATT objects ---------------------------------------------------------
 
@@ -183,7 +148,7 @@ class VirtualDevice:
         indications = self.model.write(char, data, time.time())
         if indications:
             # The indication must follow the write response, as a sensor's does.
-            asyncio.get_running_loop().call_later(0.005, self._send_all, indications)
+            asyncio.get_running_loop().call_later(0.005, self.send_all, indications)
 
     def subscription_changed(self, char: str, on: bool) -> None:
         if on:
@@ -214,29 +179,8 @@ class VirtualDevice:
     def _cut(self, payload: bytes) -> bytes:
         return payload[: self.model.spec.mtu - 3]
 
-    def _damage(self, payload: bytes) -> bytes:
-        """Break a payload the ways radios and firmware do."""
-        self.counters["malformed_sent"] += 1
-        how = self.rng.randrange(3)
-        if how == 0 and len(payload) > 1:
-            return payload[: self.rng.randrange(1, len(payload))]
-        if how == 1:
-            return payload + bytes(self.rng.randrange(256) for _ in range(self.rng.randint(1, 3)))
-        return bytes([0xFF]) + payload[1:2]  # flags promise every optional field
-
-    def _send_all(self, items: list[tuple[str, bytes]]) -> None:
-        for char, payload in items:
-            self.send(char, payload)
-
-    def send(self, char: str, payload: bytes) -> None:
-        """Deliver one notification/indication if the client listens for it."""
-        if not self.connected or char not in self.subscribed:
-            return
-        rate = self.storm_rate if time.time() < self.storm_until else self.model.spec.malformed_rate
-        if rate > 0 and self.rng.random() < rate:
-            payload = self._damage(payload)
+    def _deliver(self, char: str, payload: bytes) -> None:
         payload = self._cut(payload)
-        self.counters["notifications"] += 1
         acquired = self._acquired.get(char)
         if acquired is not None:
             try:
@@ -249,48 +193,6 @@ class VirtualDevice:
         iface = self.chars.get(char)
         if iface is not None:
             iface.notify(payload)
-
-    async def _stream(self) -> None:
-        try:
-            while self.connected:
-                now = time.time()
-                self._send_all(self.model.due(now, self.subscribed))
-                nxt = self.model.next_due(time.time(), self.subscribed)
-                await asyncio.sleep(min(max(nxt - time.time() + 1e-4, 0.001), MAX_IDLE_S))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("%s: streaming stopped", self.model.name)
-
-    async def _run_event(self, event: Event) -> None:
-        assert self._first_connect is not None
-        await asyncio.sleep(max(0.0, self._first_connect + event.at_s - time.time()))
-        logger.info("%s: scenario event %s", self.model.name, event.kind)
-        if event.kind == "link_loss":
-            self.link_loss(event.refuse_reconnects, event.hidden_s)
-        elif event.kind == "contact_loss":
-            self.model.contact = False
-            await asyncio.sleep(event.duration_s)
-            self.model.contact = True
-        elif event.kind == "malformed_storm":
-            self.storm_rate = event.rate
-            self.storm_until = time.time() + event.duration_s
-        elif event.kind == "battery":
-            self.model.spec = _with_battery(self.model, event.percent)
-
-    def stop(self) -> None:
-        for task in self._event_tasks:
-            task.cancel()
-        if self.connected:
-            self._teardown("simulator stopping")
-
-
-def _with_battery(model: Wearable, percent: int) -> object:
-    from dataclasses import replace  # noqa: PLC0415
-
-    elapsed_min = model.clock.elapsed(time.time()) / 60.0
-    drain = model.spec.battery_drain_pct_per_min
-    return replace(model.spec, battery_percent=round(percent + drain * elapsed_min))
 
 
 class FakeBluez:

@@ -1,4 +1,8 @@
-"""Real bleak (BlueZ backend) against the simulator's fake org.bluez on a private bus."""
+"""Real bleak (BlueZ backend) against the simulator's fake org.bluez on a private bus.
+
+The scenario bodies (``check_*``) take a started :class:`SimulatorThread` of either
+host; test_ble_bumble.py runs the same ones on the Bumble host.
+"""
 
 from __future__ import annotations
 
@@ -91,6 +95,25 @@ CUFF = "C0:DE:00:04:00:01"
 STRAP_2 = "C0:DE:00:01:00:02"
 
 
+def source_for(sim: SimulatorThread, sink: RecordingSink, **kwargs: float) -> BleSource:
+    """A BleSource on the backend that reaches ``sim`` (platform for bluez, Bumble's spec)."""
+    backend = sim.address if sim.host_kind == "bumble" else None
+    return BleSource(sink, backend=backend, **kwargs)
+
+
+STREAM_DEVICES = (
+    DeviceSpec("chest_strap", address=STRAP, record=RECORD),
+    DeviceSpec("pulse_oximeter", address=OXIMETER),
+)
+FOUR_WEARABLES = (
+    DeviceSpec("chest_strap", address=STRAP, le_abort_connects=1),
+    DeviceSpec("pulse_oximeter", address=OXIMETER),
+    DeviceSpec("thermometer", address=THERMOMETER, period_s=1.0),
+    DeviceSpec("bp_cuff", address=CUFF, period_s=1.0),
+    DeviceSpec("chest_strap", address=STRAP_2, mtu=23),
+)
+
+
 @pytest.fixture
 def sim(request: pytest.FixtureRequest) -> Iterator[SimulatorThread]:
     simulator = SimulatorThread(request.param)
@@ -103,19 +126,20 @@ def _ble_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == THREAD_NAME]
 
 
-@pytest.mark.parametrize(
-    "sim",
-    [
-        (
-            DeviceSpec("chest_strap", address=STRAP, record=RECORD),
-            DeviceSpec("pulse_oximeter", address=OXIMETER),
-        )
-    ],
-    indirect=True,
-)
+@pytest.mark.parametrize("sim", [STREAM_DEVICES], indirect=True)
 def test_stream_link_loss_signal_loss_reconnect(sim: SimulatorThread) -> None:
+    check_stream_link_loss_signal_loss_reconnect(sim)
+
+
+@pytest.mark.parametrize("sim", [FOUR_WEARABLES], indirect=True)
+def test_four_wearables_one_bed_storm_and_isolation(sim: SimulatorThread) -> None:
+    check_four_wearables_one_bed_storm_and_isolation(sim)
+
+
+def check_stream_link_loss_signal_loss_reconnect(sim: SimulatorThread) -> None:
+    """Scan → stream → link loss → signal loss → reconnect → stream → clean shutdown."""
     sink = RecordingSink()
-    source = BleSource(sink, signal_loss_s=1.5, backoff_max_s=0.5)
+    source = source_for(sim, sink, signal_loss_s=1.5, backoff_max_s=0.5)
     try:
         found = source.scan(timeout_s=1.0).result(10)
         kinds = {d.address: d.kind for d in found}
@@ -175,22 +199,10 @@ def test_stream_link_loss_signal_loss_reconnect(sim: SimulatorThread) -> None:
     assert sim.call(lambda h: h.device(STRAP).model.ecg_running) is False
 
 
-@pytest.mark.parametrize(
-    "sim",
-    [
-        (
-            DeviceSpec("chest_strap", address=STRAP, le_abort_connects=1),
-            DeviceSpec("pulse_oximeter", address=OXIMETER),
-            DeviceSpec("thermometer", address=THERMOMETER, period_s=1.0),
-            DeviceSpec("bp_cuff", address=CUFF, period_s=1.0),
-            DeviceSpec("chest_strap", address=STRAP_2, mtu=23),
-        )
-    ],
-    indirect=True,
-)
-def test_four_wearables_one_bed_storm_and_isolation(sim: SimulatorThread) -> None:
+def check_four_wearables_one_bed_storm_and_isolation(sim: SimulatorThread) -> None:
+    """Four wearables on one bed, one on another; aborts, MTU 23, a malformed storm."""
     sink = RecordingSink()
-    source = BleSource(sink, signal_loss_s=5.0, backoff_max_s=0.5)
+    source = source_for(sim, sink, signal_loss_s=5.0, backoff_max_s=0.5)
     try:
         for address in (STRAP, OXIMETER, THERMOMETER, CUFF):
             source.assign("bed-2", address)

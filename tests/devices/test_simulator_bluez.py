@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,19 @@ def test_main_refuses_bad_arguments(tmp_path: Path) -> None:
     bad.write_text('[[device]]\nkind = "toaster"\n')
     assert main(["--scenario", str(bad)]) == 2
     assert main(["--devices", "fridge"]) == 2
-    assert main(["--host", "bumble"]) == 3
+    assert main(["--host", "bumble", "--devices", ""]) == 2
+
+
+def test_main_bumble_host_prints_the_transport(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--host", "bumble", "--devices", "strap", "--duration", "0.3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("VIGIL_BLE=bumble:tcp-client:127.0.0.1:")
+    assert "C0:DE:00:01:00:01" in lines[1]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        assert main(["--host", "bumble", "--port", port, "--duration", "0.3"]) == 3
 
 
 @needs_dbus
