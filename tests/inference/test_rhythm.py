@@ -166,14 +166,19 @@ def test_activity_without_beats_is_noise_not_asystole():
     assert "noise" in kinds(eps)
 
 
-def test_irregular_rr_is_af_and_bigeminal_pacs_are_not():
+def irregular_stretch() -> list[float]:
+    """Beat times: regular at 75/min, irregular RR (0.4-1.1 s) from 60 to 240 s, regular to 320 s."""
     rng = np.random.default_rng(7)
     t = regular(0.5, 60, 0.8)
     x = t[-1]
     while x < 240:
         x += rng.uniform(0.4, 1.1)
         t.append(x)
-    t += regular(x + 0.8, 320, 0.8)
+    return t + regular(x + 0.8, 320, 0.8)
+
+
+def test_irregular_rr_is_af_and_bigeminal_pacs_are_not():
+    t = irregular_stretch()
     eps = run(t, "N" * len(t), 321)
     af = [e for e in eps if e.kind == "af"]
     assert len(af) == 1
@@ -190,13 +195,7 @@ def test_irregular_rr_is_af_and_bigeminal_pacs_are_not():
 
 def test_irregular_rr_with_p_waves_is_not_af():
     """Marked sinus arrhythmia: RR as irregular as AF, but a P wave before every QRS."""
-    rng = np.random.default_rng(7)
-    t = regular(0.5, 60, 0.8)
-    x = t[-1]
-    while x < 240:
-        x += rng.uniform(0.4, 1.1)
-        t.append(x)
-    t += regular(x + 0.8, 320, 0.8)
+    t = irregular_stretch()
     ecg = synth_ecg(t, 321)
     grid = np.arange(len(ecg)) / FS
     for b in t:  # 0.15 mV, 100 ms wide P wave, PR 160 ms
