@@ -128,8 +128,15 @@ def _bluetooth() -> dict[str, Any]:
     import dbus_fast.aio  # noqa: F401, PLC0415
     from bleak.backends.bluezdbus.client import BleakClientBlueZDBus  # noqa: F401, PLC0415
     from bleak.backends.bluezdbus.scanner import BleakScannerBlueZDBus  # noqa: F401, PLC0415
+    from bumble import crypto  # noqa: PLC0415
+    from bumble.transport import tcp_client, tcp_server  # noqa: F401, PLC0415
 
-    return {"backend": bleak.backends.bluezdbus.client.__name__}
+    import devices.ble_bumble  # noqa: F401, PLC0415
+    import devices.simulator.bumble_host  # noqa: F401, PLC0415
+
+    # Bumble runs on its built-in primitives when `cryptography` is left out (vigil.spec).
+    mac = crypto.aes_cmac(b"\x00" * 16, b"\x01" * 16)
+    return {"backend": bleak.backends.bluezdbus.client.__name__, "bumble_cmac_bytes": len(mac)}
 
 
 def _qt() -> dict[str, Any]:
