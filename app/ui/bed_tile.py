@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from PySide6 import QtCore, QtWidgets
 
 from app.hub import BedModel
@@ -10,6 +12,11 @@ from app.ui.alarm_views import AlarmStrip
 from app.ui.numerics import NumericBox, format_value
 from app.ui.waveform import SweepTrace, window_for_width
 from devices.frames import ECG_LEAD_I
+
+#: Value font sizes of HR, SpO2, RR and temperature on a tile of the reference height.
+NUMERIC_VALUE_PX: Final = (46, 32, 24, 24)
+#: Tile height at which the numerics have those sizes; taller tiles scale them up.
+NUMERICS_REFERENCE_HEIGHT_PX: Final = 260
 
 
 class BedTile(QtWidgets.QFrame):
@@ -57,10 +64,8 @@ class BedTile(QtWidgets.QFrame):
         grid.setHorizontalSpacing(6)
         grid.setVerticalSpacing(0)
         self.numerics = {
-            "hr": NumericBox("hr", 46),
-            "spo2": NumericBox("spo2", 32),
-            "rr": NumericBox("rr", 24),
-            "temp": NumericBox("temp", 24),
+            name: NumericBox(name, px)
+            for name, px in zip(("hr", "spo2", "rr", "temp"), NUMERIC_VALUE_PX, strict=True)
         }
         grid.addWidget(self.numerics["hr"], 0, 0)
         grid.addWidget(self.numerics["spo2"], 0, 1)
@@ -82,8 +87,13 @@ class BedTile(QtWidgets.QFrame):
 
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
         super().resizeEvent(event)
-        # Narrow tiles (16+ beds) give the ECG the larger share.
-        self._numerics_box.setFixedWidth(max(150, min(230, int(self.width() * 0.3))))
+        # Tall tiles (few beds) scale the numerics up so they read from across
+        # the room; narrow tiles (16+ beds) give the ECG the larger share.
+        scale = min(max(self.height() / NUMERICS_REFERENCE_HEIGHT_PX, 1.0), 2.2)
+        for box, px in zip(self.numerics.values(), NUMERIC_VALUE_PX, strict=True):
+            box.set_value_px(int(px * scale))
+        width = max(150, min(230, int(self.width() * 0.3)))
+        self._numerics_box.setFixedWidth(int(min(width * scale, self.width() * 0.35)))
         screen = self.screen()
         self.ecg.set_window_s(window_for_width(self.ecg.width(), screen))
 

@@ -62,12 +62,21 @@ class NumericBox(QtWidgets.QWidget):
         self._title.setTextFormat(QtCore.Qt.TextFormat.RichText)
         self._value = QtWidgets.QLabel("--")
         self._value.setObjectName("NumericValue")
+        self._colour = colour
+        self.value_px = value_px
         self._value.setStyleSheet(f"color: {colour}; font-size: {value_px}px;")
         self._value.setAlignment(
             QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter
         )
         layout.addWidget(self._title)
         layout.addWidget(self._value)
+        layout.addStretch(1)  # the value stays under its name in a tall tile
+
+    def set_value_px(self, value_px: int) -> None:
+        """Resize the value (a tile scales its numerics with its height); GUI thread."""
+        if value_px != self.value_px:
+            self.value_px = value_px
+            self._value.setStyleSheet(f"color: {self._colour}; font-size: {value_px}px;")
 
     def set_text(self, text: str) -> None:
         """Show ``text`` as the value."""
