@@ -327,6 +327,9 @@ def _fold_batch_norm(module: torch.nn.Module) -> torch.nn.Module:
                 bias = conv.bias if conv.bias is not None else torch.zeros_like(gain)
                 fused.bias.copy_(layer.bias + (bias - layer.running_mean) * gain)
                 folded[-1] = fused
+            elif isinstance(layer, nn.MaxPool1d) and isinstance(folded[-1], nn.ReLU):
+                # max and ReLU commute; pooling first halves the ReLU's work.
+                folded.insert(len(folded) - 1, layer)
             else:
                 folded.append(layer)
     fast.features = nn.Sequential(*folded)

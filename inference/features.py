@@ -205,8 +205,14 @@ def _gather_windows(leads: np.ndarray, centres: np.ndarray, before: int, after: 
     if lo < 0 or hi > n or src.shape[1] < width:
         pad_lo, pad_hi = max(-lo, 0), max(hi - n, 0)
         src = np.pad(src, ((0, 0), (pad_lo, pad_hi)), constant_values=np.nan)
-    view = np.lib.stride_tricks.sliding_window_view(src, width, axis=1)
-    return view[:, centres - before - lo]
+    starts = centres - before - lo
+    # Per lead, so the result is C-contiguous (lead, beat, sample): indexing the 2-D
+    # window view at once would interleave the leads in memory and make every later
+    # reduction over samples several times slower.
+    out = np.empty((src.shape[0], len(centres), width), dtype=src.dtype)
+    for lead in range(src.shape[0]):
+        out[lead] = np.lib.stride_tricks.sliding_window_view(src[lead], width)[starts]
+    return out
 
 
 def _nanmedian_last(x: np.ndarray) -> np.ndarray:
@@ -438,35 +444,120 @@ def _advance_templates(
     """Each beat's template (from earlier beats only), updating the running ones.
 
     ``own`` is ``(n_patients, n_beats, MAX_LEADS, WINDOW_SAMPLES)``; patients
-    are updated side by side (the update is sequential in beats, so this is
-    what makes training fast). float32 throughout, so all callers agree.
+    are updated side by side. Two passes: the match decisions are sequential
+    but read only the QRS part, so a per-beat loop runs over that part alone
+    (float32, the same arithmetic on those samples as a whole-window update);
+    the whole-window templates then follow from those decisions as an
+    exponential average over the matching beats of each stretch between
+    (re)starts, computed with a linear filter instead of a per-beat loop.
     """
-    tmpl = np.stack([st.template for st in states]).astype(np.float32)
-    has = np.stack([st.has_template for st in states])
-    misses = np.stack([st.misses for st in states])
-    out = np.empty(own.shape, dtype=np.float32)
+    n_patients, n_beats, n_leads, _ = own.shape
     qrs = TEMPLATE_QRS
     weight = np.float32(TEMPLATE_WEIGHT)
     limit = np.float32(TEMPLATE_MATCH_LIMIT)
-    for i in range(own.shape[1]):
-        x = own[:, i]
+    tmpl0 = np.stack([st.template for st in states]).astype(np.float32)
+    has = np.stack([st.has_template for st in states])
+    misses = np.stack([st.misses for st in states])
+    xq = np.ascontiguousarray(own[..., qrs])
+    tq = np.ascontiguousarray(tmpl0[..., qrs])
+    started = np.zeros((n_patients, n_beats, n_leads), dtype=bool)
+    matched = np.zeros((n_patients, n_beats, n_leads), dtype=bool)
+    restarted = np.zeros((n_patients, n_beats, n_leads), dtype=bool)
+    all_have = bool(has.all())
+    # Misses can reach the restart count no sooner than this many beats from now, so
+    # the (costly, on tiny arrays) check runs only then; numpy calls are per-beat cost.
+    until_check = TEMPLATE_RESTART_BEATS - int(misses.max(initial=0))
+    for i in range(n_beats):
+        x = xq[:, i]
         ok = present[:, i]
-        start = ok & ~has
-        if start.any():
-            tmpl[start] = x[start]
-            has = has | start
-        out[:, i] = np.where(has[..., None], tmpl, x)
-        diff = x[..., qrs] - tmpl[..., qrs]
-        energy = (tmpl[..., qrs] * tmpl[..., qrs]).sum(axis=-1)
-        match = ok & ((diff * diff).sum(axis=-1) <= limit * energy)
-        misses = np.where(match, 0, misses + ok)
-        tmpl += weight * (x - tmpl) * match[..., None]
-        restart = misses >= TEMPLATE_RESTART_BEATS
-        if restart.any():
-            tmpl[restart] = x[restart]
-            misses = np.where(restart, 0, misses)
+        if not all_have:
+            start = ok & ~has
+            if start.any():
+                tq[start] = x[start]
+                has = has | start
+                started[:, i] = start
+                all_have = bool(has.all())
+        diff = x - tq
+        match = (np.vecdot(diff, diff) <= limit * np.vecdot(tq, tq)) & ok
+        matched[:, i] = match
+        np.add(tq, weight * diff, out=tq, where=match[..., None])
+        misses += ok
+        misses[match] = 0
+        until_check -= 1
+        if until_check <= 0:
+            restart = misses >= TEMPLATE_RESTART_BEATS
+            if restart.any():
+                tq[restart] = x[restart]
+                misses[restart] = 0
+                restarted[:, i] = restart
+            until_check = TEMPLATE_RESTART_BEATS - int(misses.max(initial=0))
+    out = np.empty(own.shape, dtype=np.float32)
     for k, st in enumerate(states):
-        st.template = tmpl[k].copy()
+        for lead in range(n_leads):
+            st.template[lead] = _template_track(
+                own[k, :, lead],
+                tmpl0[k, lead],
+                bool(st.has_template[lead]),
+                started[k, :, lead],
+                matched[k, :, lead],
+                restarted[k, :, lead],
+                out[k, :, lead],
+            )
+        st.template = st.template.astype(np.float32)
         st.has_template = has[k].copy()
         st.misses = misses[k].copy()
     return out
+
+
+def _template_track(
+    x: np.ndarray,
+    tmpl: np.ndarray,
+    has: bool,
+    started: np.ndarray,
+    matched: np.ndarray,
+    restarted: np.ndarray,
+    out: np.ndarray,
+) -> np.ndarray:
+    """Fill ``out`` with one lead's template before each beat; return the final template.
+
+    Between (re)starts the template is the exponential average (weight
+    :data:`TEMPLATE_WEIGHT`) over the matching beats, started from the beat
+    that set it. A start sets the template before its own beat reads it; a
+    restart after.
+    """
+    from scipy.signal import lfilter
+
+    n = len(x)
+    # Where the template is set to a beat, and from which beat on that value is read.
+    starts = np.flatnonzero(started)
+    restarts = np.flatnonzero(restarted)
+    anchors = sorted([(int(i), int(i)) for i in starts] + [(int(i), int(i) + 1) for i in restarts])
+    segments: list[tuple[int, int, np.ndarray | None]] = []  # (from beat, to beat, value)
+    first = 0
+    value: np.ndarray | None = tmpl if has else None
+    for beat, read_from in anchors:
+        if read_from > first:
+            segments.append((first, read_from, value))
+        value, first = x[beat], read_from
+    if first < n:
+        segments.append((first, n, value))
+    w = TEMPLATE_WEIGHT
+    final = tmpl if has else np.zeros_like(tmpl)
+    for lo, hi, value in segments:
+        if value is None:  # no template yet: a beat reads itself
+            out[lo:hi] = x[lo:hi]
+            continue
+        # A started beat matches itself and leaves the template unchanged, so it is skipped.
+        updates = lo + np.flatnonzero(matched[lo:hi] & ~started[lo:hi])
+        if len(updates) == 0:
+            out[lo:hi] = value
+            final = value
+            continue
+        zi = (1.0 - w) * value.astype(np.float64)[None]
+        track, _ = lfilter([w], [1.0, -(1.0 - w)], x[updates].astype(np.float64), axis=0, zi=zi)
+        levels = np.vstack([value[None].astype(np.float64), track])
+        # Beat j reads the template after the updates of beats before it.
+        done = np.searchsorted(updates, np.arange(lo, hi), side="left")
+        out[lo:hi] = levels[done]
+        final = levels[-1]
+    return np.asarray(final, dtype=np.float32)

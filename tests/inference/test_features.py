@@ -1,0 +1,84 @@
+"""Beat features: the two-pass running template equals the plain per-beat definition."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from inference import features as ft
+
+
+def _reference_templates(
+    own: np.ndarray, present: np.ndarray, state: ft.PatientState
+) -> np.ndarray:
+    """The template rule of the features module, one beat at a time (float32).
+
+    Start from the first present beat; a beat whose QRS differs from the
+    template by more than half the template's QRS energy leaves it alone;
+    matching beats move it by 1/8 towards themselves; 12 misses in a row
+    restart it from the current beat.
+    """
+    tmpl = state.template.astype(np.float32).copy()
+    has = state.has_template.copy()
+    misses = state.misses.copy()
+    out = np.empty(own.shape, np.float32)
+    qrs = ft.TEMPLATE_QRS
+    for i in range(len(own)):
+        for lead in range(ft.MAX_LEADS):
+            x, ok = own[i, lead], bool(present[i, lead])
+            if ok and not has[lead]:
+                tmpl[lead], has[lead] = x, True
+            out[i, lead] = tmpl[lead] if has[lead] else x
+            d = x[qrs] - tmpl[lead, qrs]
+            match = ok and float(d @ d) <= ft.TEMPLATE_MATCH_LIMIT * float(
+                tmpl[lead, qrs] @ tmpl[lead, qrs]
+            )
+            if match:
+                misses[lead] = 0
+                tmpl[lead] += np.float32(ft.TEMPLATE_WEIGHT) * (x - tmpl[lead])
+            elif ok:
+                misses[lead] += 1
+            if misses[lead] >= ft.TEMPLATE_RESTART_BEATS:
+                tmpl[lead], misses[lead] = x, 0
+    state.template, state.has_template, state.misses = tmpl, has, misses
+    return out
+
+
+def _beats(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mostly one shape, some odd beats, a run of odd ones (forces a restart), gaps."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(ft.WINDOW_SAMPLES)
+    usual = np.exp(-0.5 * ((t - ft.PRE_SAMPLES) / 3.0) ** 2)
+    odd = -1.5 * np.exp(-0.5 * ((t - ft.PRE_SAMPLES - 4) / 8.0) ** 2)
+    own = np.empty((n, ft.MAX_LEADS, ft.WINDOW_SAMPLES), np.float32)
+    for i in range(n):
+        shape = odd if (rng.random() < 0.15 or 40 <= i < 60) else usual
+        own[i] = shape * np.array([1.0, 0.5])[:, None] + rng.normal(0, 0.05, own.shape[1:])
+    present = np.ones((n, ft.MAX_LEADS), bool)
+    present[:5, 1] = False  # second lead starts late
+    present[70:80, 0] = False  # first lead drops out for a while
+    own[~present] = 0.0
+    return own, present
+
+
+def test_two_pass_template_equals_per_beat_rule() -> None:
+    own, present = _beats(120, seed=4)
+    ref_state, state = ft.PatientState(), ft.PatientState()
+    ref = _reference_templates(own, present, ref_state)
+    got = ft._advance_templates(own[None], present[None], [state])[0]
+    np.testing.assert_allclose(got, ref, atol=1e-5)
+    np.testing.assert_allclose(state.template, ref_state.template, atol=1e-5)
+    np.testing.assert_array_equal(state.misses, ref_state.misses)
+    np.testing.assert_array_equal(state.has_template, ref_state.has_template)
+
+
+def test_template_state_carries_across_calls_and_patients() -> None:
+    a, pa = _beats(90, seed=5)
+    b, pb = _beats(90, seed=6)
+    fresh = [ft.PatientState(), ft.PatientState()]
+    whole = ft._advance_templates(np.stack([a, b]), np.stack([pa, pb]), fresh)
+    states = [ft.PatientState(), ft.PatientState()]
+    parts = [
+        ft._advance_templates(np.stack([a[s:e], b[s:e]]), np.stack([pa[s:e], pb[s:e]]), states)
+        for s, e in ((0, 33), (33, 34), (34, 90))
+    ]
+    np.testing.assert_allclose(np.concatenate(parts, axis=1), whole, atol=1e-5)
