@@ -30,7 +30,7 @@ from app.hub import BeatMark, BedModel, WardHub
 from devices.frames import ECG_LEAD_I, ECG_LEAD_II, Numeric
 from inference.conditions import AlarmCondition
 from inference.pipeline import Beat, BedAnalyzer, heart_rate_bpm, pvcs_per_minute
-from inference.rhythm import RhythmAnalyzer, alarm_conditions
+from inference.rhythm import ATRIAL_KINDS, RhythmAnalyzer, alarm_conditions, beats_in_rhythm
 from inference.vitals import PatientLimits
 
 logger = logging.getLogger(__name__)
@@ -185,6 +185,14 @@ class AnalysisWorker:
         block = np.vstack(leads)
         beats = state.analyzer.push(block)
         self._rhythm(bed.bed_id, state, block[0], beats)
+        # Beats that arrive while AF or flutter is called are shown and stored with
+        # their final class in that rhythm (no S beats), as `vigil analyze` writes them.
+        atrial = [
+            (ep.onset_sample, None)
+            for kind, ep in state.rhythm.open_episodes.items()
+            if kind in ATRIAL_KINDS
+        ]
+        beats = beats_in_rhythm(beats, atrial)
         if not beats:
             self._publish_rate(bed, state, end)
             return

@@ -67,7 +67,7 @@ def analyze_main(argv: Sequence[str]) -> int:
     from inference.episodes import write_events_csv  # noqa: PLC0415
     from inference.model_io import ModelFileError  # noqa: PLC0415
     from inference.pipeline import CLASSES, analyze_record  # noqa: PLC0415
-    from inference.rhythm import analyze_rhythm  # noqa: PLC0415
+    from inference.rhythm import ATRIAL_KINDS, analyze_rhythm, beats_in_rhythm  # noqa: PLC0415
 
     try:
         classifier = _load_classifier(args.model)
@@ -88,17 +88,20 @@ def analyze_main(argv: Sequence[str]) -> int:
             failed.append(record)
             continue
         name = record_name(record)
-        samples = [b.sample_index for b in result.beats]
-        symbols = [b.symbol for b in result.beats]
+        # Rhythm episodes from the same beats, timed as the live analyzer would alarm;
+        # then the beats' final classes in that rhythm (no S beats in AF or flutter).
+        episodes = analyze_rhythm(result.beats, result.primary_lead, result.fs_hz)
+        write_events_csv(args.out / f"{name}.events.csv", episodes)
+        atrial = [(e.onset_sample, e.offset_sample) for e in episodes if e.kind in ATRIAL_KINDS]
+        beats = beats_in_rhythm(result.beats, atrial)
+        samples = [b.sample_index for b in beats]
+        symbols = [b.symbol for b in beats]
         write_beat_annotations(args.out, name, samples, symbols, result.fs_hz)
         with (args.out / f"{name}.csv").open("w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow(["sample", "symbol", *(f"prob_{c}" for c in CLASSES)])
-            for b in result.beats:
+            for b in beats:
                 w.writerow([b.sample_index, b.symbol, *(f"{v:.4f}" for v in b.probabilities)])
-        # Rhythm episodes from the same beats, timed as the live analyzer would alarm.
-        episodes = analyze_rhythm(result.beats, result.primary_lead, result.fs_hz)
-        write_events_csv(args.out / f"{name}.events.csv", episodes)
         seconds = result.n_samples / result.fs_hz
         summary.append(
             {

@@ -64,7 +64,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
@@ -108,9 +109,49 @@ __all__ = [
     "RhythmAnalyzer",
     "RhythmSettings",
     "alarm_conditions",
+    "ATRIAL_KINDS",
     "analyze_rhythm",
+    "beats_in_rhythm",
     "live_arrival_samples",
 ]
+
+#: Rhythms with no organised atrial activity of the sinus node's: no beat can
+#: be called a premature atrial (S) beat during them.
+ATRIAL_KINDS: Final = frozenset({"af", "afl"})
+
+
+def beats_in_rhythm(beats: Sequence[Beat], spans: Iterable[tuple[int, int | None]]) -> list[Beat]:
+    """Final beat classes given the rhythm: S beats inside AF or flutter become N.
+
+    A supraventricular ectopic beat is premature against the sinus rhythm; in
+    AF or flutter there is no sinus rhythm to be premature against, and the
+    irregular ventricular response makes many normally conducted beats look
+    premature to the beat classifier. ANSI/AAMI EC57 databases label the beats
+    of those episodes N (MIT-BIH's annotators do), so Vigil does too. The
+    class probabilities are kept as the classifier gave them.
+
+    Parameters
+    ----------
+    beats
+        Classified beats.
+    spans
+        ``(onset_sample, offset_sample)`` of the AF and flutter episodes
+        (offset None: still open).
+
+    Returns
+    -------
+    list of Beat
+        The beats, with S changed to N inside the spans.
+    """
+    closed = [(start, np.iinfo(np.int64).max if end is None else end) for start, end in spans]
+    if not closed:
+        return list(beats)
+    return [
+        replace(beat, symbol="N")
+        if beat.symbol == "S" and any(s <= beat.sample_index <= e for s, e in closed)
+        else beat
+        for beat in beats
+    ]
 
 
 def live_arrival_samples(

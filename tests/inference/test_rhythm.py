@@ -15,11 +15,13 @@ from inference.dsp import StreamingFilter, design_bandpass
 from inference.pipeline import Beat
 from inference.rhythm import (
     ALARM,
+    ATRIAL_KINDS,
     CLEAR,
     RhythmAnalyzer,
     RhythmSettings,
     alarm_conditions,
     analyze_rhythm,
+    beats_in_rhythm,
 )
 from inference.rhythm_flutter import atrial_spectrum
 from inference.rhythm_pwave import PWaveTracker
@@ -191,6 +193,24 @@ def test_irregular_rr_is_af_and_bigeminal_pacs_are_not():
         sb += "NS"
         x += 1.4
     assert "af" not in kinds(run(tb, sb, 201))
+
+
+def test_no_s_beats_inside_af_or_flutter():
+    t = irregular_stretch()
+    symbols = ["S" if i % 7 == 3 else "N" for i in range(len(t))]  # "premature" beats throughout
+    beats = beats_of(t, symbols)
+    episodes = analyze_rhythm(beats, synth_ecg(t, 321), FS)
+    af = [(e.onset_sample, e.offset_sample) for e in episodes if e.kind in ATRIAL_KINDS]
+    assert len(af) == 1
+    final = beats_in_rhythm(beats, af)
+    inside = [b for b in final if af[0][0] <= b.sample_index <= af[0][1]]
+    outside = [b for b in final if b not in inside]
+    assert inside and all(b.symbol == "N" for b in inside)
+    assert sum(b.symbol == "S" for b in outside) >= 5  # sinus stretches keep their S beats
+    assert [b.probabilities for b in final] == [b.probabilities for b in beats]
+    # An episode still open (offset None) covers every later beat.
+    assert all(b.symbol == "N" for b in beats_in_rhythm(beats, [(int(200 * FS), None)])[-20:])
+    assert beats_in_rhythm(beats, []) == beats
 
 
 def test_irregular_rr_with_p_waves_is_not_af():
