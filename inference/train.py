@@ -283,6 +283,7 @@ def fit(
     *,
     validate: Sequence[Record] = (),
     progress: str = "",
+    probabilities: dict[str, np.ndarray] | None = None,
 ):
     """Train a fresh network; returns ``(module, history)``.
 
@@ -357,18 +358,25 @@ def fit(
         )
     module = averaged.module.eval()
     if validate:
-        history["validation"] = evaluate(module, validate)
+        history["validation"] = evaluate(module, validate, probabilities)
     return module, history
 
 
-def evaluate(module, records: Sequence[Record]) -> dict[str, object]:
-    """Score a network on whole records (reference peaks, no augmentation)."""
+def evaluate(
+    module, records: Sequence[Record], probabilities: dict[str, np.ndarray] | None = None
+) -> dict[str, object]:
+    """Score a network on whole records (reference peaks, no augmentation).
+
+    ``probabilities``, when given, receives each record's class probabilities.
+    """
     clf = BeatClassifier(module, BeatCNNConfig(), {}, "0" * 64)
     per_record = {}
     total = np.zeros((len(CLASSES), len(CLASSES)), dtype=np.int64)
     total_5min = np.zeros_like(total)
     for rec in records:
         probs = clf.classify(rec.leads, rec.fs_hz, rec.peaks)
+        if probabilities is not None:
+            probabilities[rec.name] = probs
         pred = probs.argmax(axis=1)
         m = confusion(rec.labels, pred)
         late = rec.peaks >= LEARNING_PERIOD_S * rec.fs_hz
@@ -386,9 +394,16 @@ def evaluate(module, records: Sequence[Record]) -> dict[str, object]:
 
 
 def cross_validate(
-    records: Sequence[Record], noise: dict[str, np.ndarray], cfg: TrainConfig
+    records: Sequence[Record],
+    noise: dict[str, np.ndarray],
+    cfg: TrainConfig,
+    probabilities: dict[str, np.ndarray] | None = None,
 ) -> dict[str, object]:
-    """Leave-records-out CV over the DS1 folds present; other records always train."""
+    """Leave-records-out CV over the DS1 folds present; other records always train.
+
+    ``probabilities``, when given, receives each held-out record's class
+    probabilities (to score decision rules afterwards, e.g. ``bench/beats_in_af.py``).
+    """
     by_name = {r.name: r for r in records if r.database == "mitdb"}
     folds = [[n for n in fold if n in by_name] for fold in CV_FOLDS]
     folds = [f for f in folds if f]
@@ -402,7 +417,14 @@ def cross_validate(
         held = set(fold)
         train = [r for r in records if not (r.database == "mitdb" and r.name in held)]
         test = [by_name[n] for n in fold]
-        _, hist = fit(train, noise, cfg, validate=test, progress=f"fold {k + 1}/{len(folds)} ")
+        _, hist = fit(
+            train,
+            noise,
+            cfg,
+            validate=test,
+            progress=f"fold {k + 1}/{len(folds)} ",
+            probabilities=probabilities,
+        )
         val = hist["validation"]
         total += np.array(val["confusion"])
         total_5 += np.array(val["confusion_from_5min"])
@@ -444,6 +466,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cv-only", action="store_true", help="only the CV; writes OUT.cv.json")
     p.add_argument("--cv-from", type=Path, help="CV results (JSON) of the same settings")
     p.add_argument(
+        "--cv-probs",
+        type=Path,
+        help="also save each held-out record's class probabilities here (.npz)",
+    )
+    p.add_argument(
         "--set", nargs="*", default=[], metavar="KEY=VALUE", help="other TrainConfig fields"
     )
     return p
@@ -478,7 +505,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _progress(f"loaded {len(records)} records, {sum(len(r.peaks) for r in records)} beats")
     cv = None
     if args.cv or args.cv_only:
-        cv = cross_validate(records, noise, cfg)
+        held_out_probs: dict[str, np.ndarray] = {}
+        cv = cross_validate(records, noise, cfg, held_out_probs)
+        if args.cv_probs:
+            np.savez_compressed(args.cv_probs, **held_out_probs)
         cv["command"] = command
         cv["wall_time_s"] = round(time.monotonic() - started)
         cv_path = args.out.with_suffix(".cv.json")

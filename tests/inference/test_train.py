@@ -85,6 +85,19 @@ def test_tiny_training_is_reproducible(records: list[tr.Record]) -> None:
     assert np.isfinite(hist["epochs"][0]["loss"])
 
 
+def test_evaluate_hands_back_each_records_probabilities(records: list[tr.Record]) -> None:
+    cfg = tr.TrainConfig(epochs=1, beats_per_epoch=512, batch_size=128, seed=7)
+    probs: dict[str, np.ndarray] = {}
+    _, hist = tr.fit(records[:1], {}, cfg, validate=records[1:], probabilities=probs)
+    held = records[1]
+    assert list(probs) == [held.name] and probs[held.name].shape == (len(held.peaks), len(CLASSES))
+    # The scores are those of these probabilities.
+    assert np.array_equal(
+        np.array(hist["validation"]["confusion"]),
+        confusion(held.labels, probs[held.name].argmax(1)),
+    )
+
+
 def test_augmentation_keeps_beats_and_adds_noise(records: list[tr.Record]) -> None:
     noise = {"em": np.random.default_rng(0).normal(0, 0.2, (2, 360 * 600)).astype(np.float32)}
     cfg = tr.TrainConfig(noise_probability=1.0)
