@@ -34,6 +34,18 @@ def no_dangling_threads():
     assert not extra, f"threads left running: {[t.name for t in extra]}"
 
 
+@pytest.fixture(scope="session")
+def one_torch_thread():
+    """Run torch on one thread, as the inference and explain threads do (two
+    oversubscribe a busy 2-core box); requested by the modules that use torch."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def demo_dir() -> Path:
     """The bundled demo recordings."""

@@ -18,14 +18,8 @@ SHIPPED = ROOT / "resources" / "models" / "beatcnn.safetensors"
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _one_torch_thread():
-    """Like the explain thread: one torch thread (two oversubscribe a busy 2-core box)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _explain_on_one_torch_thread(one_torch_thread):
+    """Like the explain thread: one torch thread (tests/conftest.py)."""
 
 
 def linear_net(seed: int = 0, n_classes: int = 5):

@@ -33,6 +33,9 @@ SHIPPED = ROOT / "resources" / "models" / "beatcnn.safetensors"
 needs_mitdb = pytest.mark.skipif(not MITDB.is_dir(), reason="MIT-BIH data not present")
 
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
 def _excerpt(record: str, seconds: float) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
     """First ``seconds`` of a record: leads (MLII first), fs, beat positions and AAMI labels."""
     rec = wfdb.rdrecord(str(MITDB / record), sampto=int(seconds * 360))
@@ -43,17 +46,6 @@ def _excerpt(record: str, seconds: float) -> tuple[np.ndarray, float, np.ndarray
     keep = [i for i, s in enumerate(ann.symbol) if s in AAMI_CLASS_OF_SYMBOL]
     labels = np.array([AAMI_CLASS_OF_SYMBOL[ann.symbol[i]] for i in keep])
     return rec.p_signal[:, order].T, float(rec.fs), ann.sample[keep].astype(np.int64), labels
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Like the inference thread: one torch thread (two oversubscribe a busy 2-core box)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
