@@ -26,7 +26,7 @@ from inference.rhythm_flutter import (
     CONFIRM_CHECKS,
     WINDOW_S,
     FlutterDetector,
-    atrial_spectrum,
+    atrial_periodicity,
 )
 from inference.rhythm_pwave import PWaveTracker
 
@@ -74,7 +74,7 @@ class AtrialCalls(EpisodeBook):
         self._irregular = irr.irregular_share >= s.af_on_share and irr.nrmssd >= s.af_min_nrmssd
         if "afl" in self._open:
             # Flutter waves locked to conducted beats look like P waves: only
-            # regularity (or the atrial spectrum) ends flutter.
+            # regularity (or the atrial periodicity) ends flutter.
             if irr.irregular_share < s.af_off_share:
                 self._close("afl", middle)
                 self._flutter.reset()
@@ -98,9 +98,11 @@ class AtrialCalls(EpisodeBook):
         start = stop - self._sec(WINDOW_S)
         band = self._signal.broadband(start, stop)
         beats = [(b - start, c) for b, c in self._atrial_beats if start <= b < stop]
-        spectrum = atrial_spectrum(band, beats, self.fs_hz) if len(band) == stop - start else None
+        periodicity = (
+            atrial_periodicity(band, beats, self.fs_hz) if len(band) == stop - start else None
+        )
         was = self._flutter.flutter
-        if self._flutter.check(spectrum) == was:
+        if self._flutter.check(periodicity) == was:
             return
         # The switch holds from the first of the confirming windows.
         at = start - self._sec(CHECK_EVERY_S * (CONFIRM_CHECKS - 1))
@@ -108,7 +110,7 @@ class AtrialCalls(EpisodeBook):
             if "af" in self._open:
                 at = max(at, self._open["af"].onset_sample)
                 self._close("af", at)
-            rate = f", atrial rate {spectrum.dominant_hz * 60:.0f}/min" if spectrum else ""
+            rate = f", atrial rate {periodicity.dominant_hz * 60:.0f}/min" if periodicity else ""
             self._open_episode("afl", at, f"AFlutter{rate}")
         elif "afl" in self._open:
             at = max(at, self._open["afl"].onset_sample)

@@ -9,7 +9,7 @@ treatment can stretch [1]_ (textbooks give 250-350 per minute), while
 fibrillatory waves are disorganised. Looking at atrial activity in the
 absence of the QRST complexes follows Holm et al. [2]_.
 
-:func:`atrial_spectrum` looks at the TQ stretches of a window (between
+:func:`atrial_periodicity` looks at the TQ stretches of a window (between
 the end of one T wave and the next QRS, where only atrial activity is left)
 and finds the strongest periodicity with a cycle length in the flutter band
 and how strong it is (pooled autocorrelation, the organisation index).
@@ -54,8 +54,8 @@ COMPLEX_S: Final = (0.05, 0.35)
 
 
 @dataclass(frozen=True, slots=True)
-class AtrialSpectrum:
-    """Residual atrial activity of one window.
+class AtrialPeriodicity:
+    """Periodicity of the atrial activity between the complexes of one window.
 
     Attributes
     ----------
@@ -74,9 +74,9 @@ class AtrialSpectrum:
         return self.organisation >= MIN_ORGANISATION
 
 
-def atrial_spectrum(
+def atrial_periodicity(
     band: np.ndarray, beats: list[tuple[int, str]], fs_hz: float
-) -> AtrialSpectrum | None:
+) -> AtrialPeriodicity | None:
     """Periodicity of the atrial activity between the ventricular complexes of a window.
 
     Parameters
@@ -90,7 +90,7 @@ def atrial_spectrum(
 
     Returns
     -------
-    AtrialSpectrum or None
+    AtrialPeriodicity or None
         None when fewer than :data:`MIN_SEGMENTS` stretches between complexes
         are long enough, or they have missing samples.
 
@@ -135,7 +135,7 @@ def atrial_spectrum(
     # it; slow content (T-wave tails, P waves, wander) decays monotonically.
     periodic = r[lag] >= r[lag - 1] and r[lag] >= r[lag + 1] and r[lag // 2] <= 0.0
     organisation = float(np.clip(r[lag], -1.0, 1.0)) if periodic else 0.0
-    return AtrialSpectrum(fs_hz / lag, organisation)
+    return AtrialPeriodicity(fs_hz / lag, organisation)
 
 
 class FlutterDetector:
@@ -149,11 +149,11 @@ class FlutterDetector:
         self.flutter = False
         self._streak = 0
 
-    def check(self, spectrum: AtrialSpectrum | None) -> bool:
-        """Take one window's spectrum (None: unusable); return the current decision."""
-        if spectrum is None:
+    def check(self, periodicity: AtrialPeriodicity | None) -> bool:
+        """Take one window's periodicity (None: unusable); return the current decision."""
+        if periodicity is None:
             return self.flutter
-        if spectrum.flutter_like != self.flutter:
+        if periodicity.flutter_like != self.flutter:
             self._streak += 1
             if self._streak >= CONFIRM_CHECKS:
                 self.flutter = not self.flutter

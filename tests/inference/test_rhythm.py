@@ -23,7 +23,7 @@ from inference.rhythm import (
     analyze_rhythm,
     beats_in_rhythm,
 )
-from inference.rhythm_flutter import atrial_spectrum
+from inference.rhythm_flutter import atrial_periodicity
 from inference.rhythm_pwave import PWaveTracker
 from inference.vitals import PatientLimits
 
@@ -274,13 +274,13 @@ def test_atrial_periodicity_sees_flutter_waves_not_sinus_or_fibrillation():
     beats, ecg = _flutter_ecg(200, 60, 170)
     band = StreamingFilter(design_bandpass(FS, 1.0, 30.0, 2)).process(ecg)
 
-    def spectrum(t0: float):
+    def periodicity(t0: float):
         a, b = int(t0 * FS), int((t0 + 8) * FS)
-        return atrial_spectrum(
+        return atrial_periodicity(
             band[a:b], [(int(x * FS) - a, "N") for x in beats if t0 <= x < t0 + 8], FS
         )
 
-    flutter, sinus = spectrum(100), spectrum(20)
+    flutter, sinus = periodicity(100), periodicity(20)
     assert flutter is not None and flutter.flutter_like and abs(flutter.dominant_hz - 5.0) < 0.3
     assert sinus is not None and not sinus.flutter_like
     rng = np.random.default_rng(1)  # AF: irregular beats on a fibrillatory baseline
@@ -291,7 +291,7 @@ def test_atrial_periodicity_sees_flutter_waves_not_sinus_or_fibrillation():
     smooth = np.exp(-0.5 * (np.arange(-10, 11) / 3.0) ** 2)
     af = synth_ecg(t, 41) + 0.03 * np.convolve(rng.standard_normal(int(41 * FS)), smooth, "same")
     af_band = StreamingFilter(design_bandpass(FS, 1.0, 30.0, 2)).process(af)
-    fib = atrial_spectrum(
+    fib = atrial_periodicity(
         af_band[2500:4500], [(int(v * FS) - 2500, "N") for v in t if 10 <= v < 18], FS
     )
     assert fib is not None and not fib.flutter_like
