@@ -141,38 +141,27 @@ def lethal_alarm_delays(db: str, records: list[str], data: Path, work: Path) -> 
 
     The VF scoring above counts only VF calls; a ventricular flutter first
     called VT already sounds a latched high-priority alarm, which is what the
-    nurse hears. An alarm standing before the onset counts as 0 s.
+    nurse hears. Scored with the same epicmp rules
+    (:func:`inference.episodes.compare_episodes`), the lethal kinds standing in
+    for the VF calls; an alarm standing before the onset counts as 0 s.
     """
     import wfdb
 
-    from inference.episodes import read_events_csv, reference_episodes
+    from inference.episodes import compare_episodes, read_events_csv, reference_episodes
 
     delays: list[float] = []
-    missed = 0
+    episodes = 0
     for name in records:
         ann = wfdb.rdann(str(data / db / name), "atr")
         header = wfdb.rdheader(str(data / db / name))
         ref = reference_episodes(ann.sample, ann.symbol, ann.aux_note, header.sig_len)["vf"]
-        events = [
-            e
-            for e in read_events_csv(work / db / f"{name}.events.csv")
-            if e.kind in LETHAL and e.alarm_sample is not None
-        ]
-        for onset, offset in ref:
-            alarms = [
-                e.alarm_sample
-                for e in events
-                if e.onset_sample <= offset
-                and (e.offset_sample or offset) >= onset
-                and e.alarm_sample <= offset
-            ]
-            if alarms:
-                delays.append(max(0, min(alarms) - onset) / header.fs)
-            else:
-                missed += 1
+        lethal = [e for e in read_events_csv(work / db / f"{name}.events.csv") if e.kind in LETHAL]
+        counts = compare_episodes(ref, lethal, header.fs, 0, header.sig_len)
+        delays += counts.delays_s
+        episodes += counts.tp_se + counts.fn
     arr = np.array(delays) if delays else np.array([np.nan])
     return {
-        "episodes": len(delays) + missed,
+        "episodes": episodes,
         "alarmed": len(delays),
         "within_6s": int(np.sum(arr <= 6.0)),
         "median_s": round(float(np.nanmedian(arr)), 1),
