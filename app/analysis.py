@@ -198,7 +198,12 @@ class AnalysisWorker:
             return
         self.beats_found += len(beats)
         state.beats = (state.beats + beats)[-BEAT_HISTORY:]
-        bed.add_beats([BeatMark(b.sample_index, b.symbol, max(b.probabilities)) for b in beats])
+        bed.add_beats(
+            [
+                BeatMark(b.sample_index, b.symbol, max(b.probabilities), b.probabilities)
+                for b in beats
+            ]
+        )
         if self._store_beat is not None:
             for b in beats:
                 self._store_beat(bed.bed_id, b, self.model_version)

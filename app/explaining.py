@@ -108,6 +108,10 @@ def build_request(bed: BedModel, beat_sample: int, method: str = "ig"):
     where = np.flatnonzero(peaks == beat_sample)
     if not len(where):
         raise LookupError(f"{bed.label}: no detected beat at sample {beat_sample}")
+    called = next(
+        (b.probabilities for b in bed.beats if b.sample_index == beat_sample and b.probabilities),
+        None,
+    )
     return BeatRequest(
         leads=np.vstack(leads),
         fs_hz=fs,
@@ -116,6 +120,7 @@ def build_request(bed: BedModel, beat_sample: int, method: str = "ig"):
         sample_offset=int(start),
         lead_labels=tuple(labels),
         method=method,
+        called_probabilities=called,
     )
 
 

@@ -54,6 +54,7 @@ class BeatMark:
     sample_index: int
     symbol: str
     confidence: float = 1.0
+    probabilities: tuple[float, ...] = ()  # N, S, V, F, Q as the analysis called them
 
 
 @dataclass

@@ -124,11 +124,16 @@ class Explanation:
     Attributes
     ----------
     predicted
-        The model's class for this beat (``N``, ``S``, ``V``, ``F``, ``Q``).
+        The network's class for this beat alone (``N``, ``S``, ``V``, ``F``, ``Q``).
     explained_class
-        The class whose evidence is shown (the predicted one unless asked otherwise).
+        The class whose evidence is shown (the called one unless asked otherwise).
     probabilities
-        Class probabilities of the beat.
+        The network's class probabilities for this beat alone.
+    called, called_probabilities
+        The bed's final call and its probabilities: the network's, with V and F
+        weighed against the patient's look-alike earlier beats
+        (:mod:`inference.beat_memory`). Equal to ``predicted`` and
+        ``probabilities`` when the request did not carry the bed's call.
     summary
         The clinical sentence.
     segments
@@ -195,6 +200,13 @@ class Explanation:
     latency_breakdown_ms: dict[str, float]
     model_version: str
     beat: dict[str, Any] = field(default_factory=dict)
+    called: str = ""
+    called_probabilities: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.called:  # no bed call given: the network's call stands
+            object.__setattr__(self, "called", self.predicted)
+            object.__setattr__(self, "called_probabilities", dict(self.probabilities))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain Python structure of the explanation (NumPy arrays as lists)."""
@@ -205,6 +217,8 @@ class Explanation:
                 "predicted": self.predicted,
                 "explained_class": self.explained_class,
                 "probabilities": self.probabilities,
+                "called": self.called,
+                "called_probabilities": self.called_probabilities,
                 "summary": self.summary,
                 "segments": self.segments,
                 "segments_signed": self.segments_signed,

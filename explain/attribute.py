@@ -53,7 +53,7 @@ from explain.context import (
     template_baseline,
 )
 from inference import features as ft
-from inference.beats import CLASSES, BeatClassifier
+from inference.beats import CLASSES, BeatClassifier, beat_calls
 
 if TYPE_CHECKING:
     import torch
@@ -340,7 +340,7 @@ class Explainer:
         probs = self._predict(by_lead(np.stack([ctx.waves, bw])), np.stack([ctx.scalars, bs]))
         p_beat, p_base = probs[0], probs[1]
         baseline_kind = "template"
-        if int(np.argmax(p_base)) != CLASSES.index("N") and len(ctx.history_waves):
+        if int(beat_calls(p_base[None])[0]) != CLASSES.index("N") and len(ctx.history_waves):
             history_probs = self._predict(by_lead(ctx.history_waves), ctx.history_scalars)
             recent = recent_normal_baseline(ctx, history_probs)
             if recent is not None:
@@ -349,8 +349,17 @@ class Explainer:
                 baseline_kind = "recent_normal"
             else:
                 baseline_kind = "template_not_normal"
-        predicted = CLASSES[int(np.argmax(p_beat))]
-        explained = request.target or predicted
+        predicted = CLASSES[int(beat_calls(p_beat[None])[0])]
+        p_called = p_beat
+        if request.called_probabilities is not None:
+            p_called = np.asarray(request.called_probabilities, dtype=np.float64)
+            if p_called.shape != (len(CLASSES),) or not np.isfinite(p_called).all():
+                raise ValueError(
+                    f"called_probabilities must be {len(CLASSES)} finite numbers, "
+                    f"got {request.called_probabilities!r}"
+                )
+        called = CLASSES[int(beat_calls(p_called[None])[0])]
+        explained = request.target or called
         if explained not in CLASSES:
             raise ValueError(f"target must be one of {CLASSES}, got {explained!r}")
         target = CLASSES.index(explained)
@@ -374,9 +383,9 @@ class Explainer:
         informative = abs(float(p_beat[target] - p_base[target])) >= INFORMATIVE_CHANGE
         measurements = beat_measurements(ctx, bw, delin, model_t, pre_rr_s, post_rr_s, median_rr_s)
         summary = sg.clinical_sentence(
-            explained, float(p_beat[target]), predicted, float(p_beat.max()),
+            explained, float(p_beat[target]), predicted, float(p_beat[CLASSES.index(predicted)]),
             measurements, shares, signed, informative=informative,
-            toward=attr.output >= attr.baseline_output,
+            toward=attr.output >= attr.baseline_output, called=(called, float(p_called.max())),
         )  # fmt: skip
         timer.lap("segments")
         faith = None
@@ -394,6 +403,8 @@ class Explainer:
             predicted=predicted,
             explained_class=explained,
             probabilities={c: float(p) for c, p in zip(CLASSES, p_beat, strict=True)},
+            called=called,
+            called_probabilities={c: float(p) for c, p in zip(CLASSES, p_called, strict=True)},
             summary=summary,
             segments=shares,
             segments_signed=signed,

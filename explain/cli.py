@@ -141,9 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         leads, fs, peaks, i, sample_offset=start,
         lead_labels=tuple(s.label for s in ordered), method=args.method, target=args.target,
         faithfulness=not args.no_faithfulness, context_beats=None,
+        called_probabilities=beats[i].probabilities,
     )  # fmt: skip
     exp = explainer.explain(request)
-    pipeline_probs = np.asarray(beats[i].probabilities)
+    # The network alone on both sides: the memory's refinement is not the explainer's to redo.
+    pipeline_probs = np.asarray(beats[i].model_probabilities or beats[i].probabilities)
     ours = np.array(list(exp.probabilities.values()))
     data = exp.to_dict()
     data["record"] = {
@@ -155,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "context_start_s": start / fs,
         "pipeline_symbol": beats[i].symbol,
         "pipeline_probabilities": dict(zip(exp.probabilities, beats[i].probabilities, strict=True)),
+        "pipeline_model_probabilities": dict(zip(exp.probabilities, pipeline_probs, strict=True)),
         "pipeline_probability_gap": float(np.max(np.abs(pipeline_probs - ours))),
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -179,9 +182,9 @@ def render_png(exp: Explanation, path: Path, *, title_note: str = "", dpi: int =
         len(shown), 2, width_ratios=(3.2, 1.0), left=0.075, right=0.97, top=0.74, bottom=0.17,
         wspace=0.22, hspace=0.12,
     )  # fmt: skip
-    p = exp.probabilities[exp.predicted]
-    colour = CLASS_COLOURS.get(exp.predicted, "black")
-    fig.text(0.06, 0.94, f"{CLASS_NAMES.get(exp.predicted, exp.predicted)} ({exp.predicted})",
+    p = exp.called_probabilities[exp.called]
+    colour = CLASS_COLOURS.get(exp.called, "black")
+    fig.text(0.06, 0.94, f"{CLASS_NAMES.get(exp.called, exp.called)} ({exp.called})",
              fontsize=22, fontweight="bold", color=colour, va="center")  # fmt: skip
     fig.text(0.97, 0.94, f"{p:.0%} confidence", fontsize=22, fontweight="bold", color=colour,
              ha="right", va="center")  # fmt: skip

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 
 from inference import features as ft
-from inference.beats import CLASSES
+from inference.beats import CLASSES, beat_calls
 
 if TYPE_CHECKING:
     from explain.segments import Delineation
@@ -67,6 +67,10 @@ class BeatRequest:
         Class to explain; default the predicted one.
     faithfulness
         Compute the faithfulness figures (adds about half the compute).
+    called_probabilities
+        The probabilities the bed's analysis gave this beat (after the patient's
+        beat memory, :mod:`inference.beat_memory`); None when not known. Its
+        class is the call explained unless ``target`` says otherwise.
     context_beats
         Beats before this one whose waveforms rebuild the patient's running
         template and QRS amplitude (None: every beat from the start of
@@ -90,6 +94,7 @@ class BeatRequest:
     target: str | None = None
     faithfulness: bool = True
     context_beats: int | None = DEFAULT_CONTEXT_BEATS
+    called_probabilities: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -224,7 +229,7 @@ def recent_normal_baseline(
     ctx: BeatContext, history_probs: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Median of the last beats called N (with their difference to this beat's template)."""
-    called_n = np.flatnonzero(np.argmax(history_probs, axis=1) == CLASSES.index("N"))
+    called_n = np.flatnonzero(beat_calls(history_probs) == CLASSES.index("N"))
     if len(called_n) < MIN_RECENT_NORMAL_BEATS:
         return None
     chosen = ctx.history_waves[called_n[-RECENT_NORMAL_BEATS:], : ft.MAX_LEADS]

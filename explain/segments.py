@@ -471,6 +471,7 @@ def clinical_sentence(
     *,
     informative: bool = True,
     toward: bool = True,
+    called: tuple[str, float] | None = None,
 ) -> str:
     """One sentence a clinician reads in seconds.
 
@@ -482,9 +483,21 @@ def clinical_sentence(
     beat, so the shares are not told. ``toward`` False: the beat is *less* like
     the explained class than the usual beat, and the shares say what argues
     against it.
+
+    ``called`` ``(class, probability)``: the bed's final call where the patient's
+    look-alike beats (:mod:`inference.beat_memory`) changed the network's; the
+    head then names both.
     """
-    if explained == predicted:
-        head = f"Called {predicted} ({probability:.2f})"
+    if called is not None and called[0] != predicted:
+        head = (
+            f"Called {called[0]} ({called[1]:.2f}) as this patient's similar earlier beats were; "
+            f"this beat alone scores {predicted} {predicted_probability:.2f}"
+        )
+        if explained != predicted:
+            head += f", {explained} {probability:.2f}"
+    elif explained == predicted:
+        shown = called[1] if called is not None else probability  # the bed's final figure
+        head = f"Called {predicted} ({shown:.2f})"
     else:
         head = f"Evidence for {explained} ({probability:.2f}); called {predicted} ({predicted_probability:.2f})"
     qrs = measurements["qrs_ms"]

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
+from inference.beats import beat_calls
 from inference.qrs import StreamingQrsDetector
 
 if TYPE_CHECKING:
@@ -63,12 +64,17 @@ class Beat:
         Class probabilities in :data:`CLASSES` order.
     quality
         Signal quality (0..1) of the second the beat is in.
+    model_probabilities
+        The network's probabilities for this beat alone, before the patient's
+        look-alike beats refined V and F (:mod:`inference.beat_memory`); empty
+        when no model ran.
     """
 
     sample_index: int
     symbol: str
     probabilities: tuple[float, ...]
     quality: float
+    model_probabilities: tuple[float, ...] = ()
 
 
 class BedAnalyzer:
@@ -150,18 +156,24 @@ class BedAnalyzer:
         if self._clf is None:
             ready = np.asarray(peaks, dtype=np.int64)
             probs = np.tile(np.array([0, 0, 0, 0, 1], np.float32), (len(ready), 1))
+            model = [()] * len(ready)
         else:
             ready, probs = self._clf.push(block, np.asarray(peaks, dtype=np.int64))
+            raw = self._clf.model_probabilities
             if final:
                 more, more_probs = self._clf.flush()
                 ready = np.concatenate([ready, more])
                 probs = np.vstack([probs, more_probs])
+                raw = np.vstack([raw, self._clf.model_probabilities])
+            model = [tuple(p) for p in np.round(raw.astype(np.float64), 4).tolist()]
         # Whole-array conversions first: per-beat numpy scalar work cost more than the CNN.
-        symbols = [CLASSES[k] for k in np.argmax(probs, axis=1).tolist()] if len(probs) else []
+        symbols = [CLASSES[k] for k in beat_calls(probs).tolist()] if len(probs) else []
         rounded = np.round(np.asarray(probs, dtype=np.float64), 4).tolist()
         return [
-            Beat(r + self.first_index, sym, tuple(p), self.quality_at(r))
-            for r, sym, p in zip(np.asarray(ready).tolist(), symbols, rounded, strict=True)
+            Beat(r + self.first_index, sym, tuple(p), self.quality_at(r), m)
+            for r, sym, p, m in zip(
+                np.asarray(ready).tolist(), symbols, rounded, model, strict=True
+            )
         ]
 
 

@@ -38,6 +38,7 @@ from inference.beats import (
     CLASSES,
     BeatClassifier,
     BeatCNNConfig,
+    beat_calls,
     build_beat_cnn,
     save_beat_model,
 )
@@ -377,7 +378,7 @@ def evaluate(
         probs = clf.classify(rec.leads, rec.fs_hz, rec.peaks)
         if probabilities is not None:
             probabilities[rec.name] = probs
-        pred = probs.argmax(axis=1)
+        pred = beat_calls(probs)
         m = confusion(rec.labels, pred)
         late = rec.peaks >= LEARNING_PERIOD_S * rec.fs_hz
         m5 = confusion(rec.labels[late], pred[late])

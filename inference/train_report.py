@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from inference import features as ft
-from inference.beats import CLASSES
+from inference.beat_memory import MEMORY_BEATS, MODEL_WEIGHT, NEIGHBOUR_BEATS
+from inference.beats import CLASSES, S_OVER_N_WEIGHT
 
 if TYPE_CHECKING:
     from inference.train import Record, TrainConfig
@@ -137,6 +138,16 @@ def write_model_card(
         "minus the patient's running template; RR features relative to the patient's",
         "last 32 and 256 RR intervals; lead-presence flags (see `inference/features.py`).",
         "",
+        "At run time (live and `vigil analyze` alike) two steps follow the network:",
+        "",
+        "- **Patient beat memory** (`inference/beat_memory.py`): the V and F probabilities",
+        f"  become {MODEL_WEIGHT:g} × the beat's own plus {1 - MODEL_WEIGHT:g} × the mean of the",
+        f"  {NEIGHBOUR_BEATS} earlier beats of this patient (of the last {MEMORY_BEATS}) nearest",
+        "  in QRS shape, so a patient's recurring ectopic shape is called consistently",
+        "  and a lone odd-looking normal beat is pulled back to N.",
+        "- **Calls** (`inference.beats.beat_calls`): the most probable class, except that",
+        f"  S is called over N when {S_OVER_N_WEIGHT:g} × P(S) > P(N).",
+        "",
         "## Intended use",
         "",
         "Decision support on a clinician workstation: beat labels feed rhythm and",
@@ -178,7 +189,8 @@ def write_model_card(
             f"{len(cv['folds'])} folds over MIT-BIH DS1 (de Chazal et al. 2004), split by",
             f"record, never by beat: {fold_text}. Each fold trains on the other DS1",
             "records plus every other training record (svdb), with the same settings,",
-            "and classifies the held-out records on their reference R peaks.",
+            "and classifies the held-out records on their reference R peaks, with the",
+            "patient beat memory and the call rule above.",
             f"CV command: `{cv.get('command', '')}` ({cv.get('wall_time_s', 0) / 60:.0f} min).",
             "",
             "| | VEB Se | VEB +P | VEB FPR | SVEB Se | SVEB +P |",
@@ -218,8 +230,13 @@ def write_model_card(
     lines += [
         "## Limits",
         "",
-        "- The design (features, settings) was chosen by comparing several candidate",
-        "  designs on these same CV folds, so the CV figures are somewhat optimistic.",
+        "- The design (features, settings, the beat memory's and the call rule's",
+        "  constants) was chosen by comparing candidates on these same CV folds, so the",
+        "  CV figures are somewhat optimistic.",
+        "- The call rule trades SVEB +P for Se; the figures above have no rhythm",
+        "  context. In use, S calls inside atrial fibrillation or flutter become N",
+        "  (`inference.rhythm.beats_in_rhythm`), which removes most false S in AF",
+        "  (`python bench/beats_in_af.py`).",
         "- Trained on Holter-type ambulatory recordings of the 1970s-80s (MLII/V1 and",
         "  unnamed svdb leads); chest-strap (Polar H10) and ICU leads differ and are",
         "  untested. Lead 0 should be the limb-like lead (MLII) where there is a choice.",

@@ -257,8 +257,8 @@ class EventReview(QtWidgets.QWidget):
 
     def _show_explanation(self, data: dict) -> None:
         self.current_explanation = data
-        cls = data["predicted"]
-        prob = data["probabilities"].get(cls, 0.0)
+        cls = data.get("called") or data["predicted"]
+        prob = (data.get("called_probabilities") or data["probabilities"]).get(cls, 0.0)
         colour = BEAT_COLOURS.get(cls, theme.PARAMETER_COLOURS["ecg"])
         self.verdict.setText(f"Called {cls} ({prob:.2f})")
         self.verdict.setStyleSheet(f"font-size: 30px; font-weight: bold; color: {colour};")
@@ -347,7 +347,8 @@ class EventReview(QtWidgets.QWidget):
     def _draw_bars(self, data: dict) -> None:
         self.probabilities.clear()
         classes = ("N", "S", "V", "F", "Q")
-        probs = [data["probabilities"].get(c, 0.0) for c in classes]
+        shown = data.get("called_probabilities") or data["probabilities"]
+        probs = [shown.get(c, 0.0) for c in classes]
         brushes = [pg.mkBrush(BEAT_COLOURS.get(c, theme.PARAMETER_COLOURS["ecg"])) for c in classes]
         self.probabilities.addItem(
             pg.BarGraphItem(x=np.arange(5), height=probs, width=0.7, brushes=brushes)

@@ -179,11 +179,34 @@ def test_explanation_record_and_json(cnn_classifier, demo_119):
     assert exp.latency_ms > 0 and exp.model_version == cnn_classifier.version
 
 
+def test_the_beds_call_leads_when_the_patient_memory_changed_it(cnn_classifier, demo_119):
+    i = _v_beat(demo_119)
+    alone = explain_beat(cnn_classifier, demo_119["leads"], demo_119["fs"], demo_119["peaks"], i)
+    assert alone.called == alone.predicted and alone.called_probabilities == alone.probabilities
+    other = next(c for c in CLASSES if c != alone.predicted)
+    bed_call = tuple(0.9 if c == other else 0.025 for c in CLASSES)
+    exp = Explainer.from_classifier(cnn_classifier).explain(
+        _request(demo_119, i, called_probabilities=bed_call, faithfulness=False)
+    )
+    assert exp.predicted == alone.predicted  # the network's own view is kept
+    assert exp.called == other and exp.explained_class == other
+    assert exp.called_probabilities[other] == pytest.approx(0.9)
+    assert exp.summary.startswith(f"Called {other} (0.90) as this patient's similar earlier beats")
+    assert f"this beat alone scores {alone.predicted}" in exp.summary
+    data = json.loads(exp.to_json())
+    assert data["called"] == other and data["predicted"] == alone.predicted
+    with pytest.raises(ValueError, match="called_probabilities"):
+        Explainer.from_classifier(cnn_classifier).explain(
+            _request(demo_119, i, called_probabilities=(0.5, 0.5), faithfulness=False)
+        )
+
+
 def test_context_gives_the_classifier_its_own_inputs(cnn_classifier, demo_119):
     leads, fs, peaks = demo_119["leads"], demo_119["fs"], demo_119["peaks"]
     i = _v_beat(demo_119)
     ctx = beat_context(leads, fs, peaks, i, context_beats=None)
-    expected = cnn_classifier.classify(leads, fs, peaks)[i]
+    whole = ft.record_beat_inputs([(np.asarray(leads, np.float32), fs, peaks)])[0]
+    expected = cnn_classifier.classify_inputs(whole)[i]  # the network alone, before the memory
     got = cnn_classifier.classify_inputs(ft.BeatInputs(ctx.waves[None], ctx.scalars[None]))[0]
     np.testing.assert_allclose(got, expected, atol=1e-5)
     # The template baseline is the template itself with a zero difference channel.

@@ -174,3 +174,17 @@ def test_sentence_reads_like_the_clinic():
     other = clinical_sentence("S", 0.30, "N", 0.65, normal, against, signed)
     assert other.startswith("Evidence for S (0.30); called N (0.65)")
     assert "20 % on the T wave (against)" in other
+
+
+def test_sentence_names_the_bed_call_and_the_beat_alone():
+    measurements = {"qrs_ms": 132.0, "rr_pre_pct": 70.0, "rr_post_pct": 130.0, "p_present": False,
+                    "pr_ms": None, "qrs_correlation_with_usual": 0.5}  # fmt: skip
+    shares = {"previous": 0.0, "P": 0.0, "PR": 0.0, "QRS": 0.8, "ST": 0.1, "T": 0.1,
+              "other": 0.0, "RR": 0.0}  # fmt: skip
+    text = clinical_sentence("V", 0.41, "N", 0.55, measurements, shares, shares, called=("V", 0.81))
+    assert text.startswith(
+        "Called V (0.81) as this patient's similar earlier beats were; "
+        "this beat alone scores N 0.55, V 0.41: QRS wide (132 ms)"
+    )
+    same = clinical_sentence("V", 0.9, "V", 0.9, measurements, shares, shares, called=("V", 0.93))
+    assert same.startswith("Called V (0.93): ")  # the bed's figure, as on the verdict

@@ -18,9 +18,11 @@ from inference.beats import (
     AAMI_CLASS_OF_SYMBOL,
     CLASSES,
     FORMAT_NAME,
+    S_OVER_N_WEIGHT,
     BeatClassifier,
     BeatCNNConfig,
     StreamingBeatClassifier,
+    beat_calls,
     build_beat_cnn,
     save_beat_model,
     stored_state,
@@ -322,3 +324,20 @@ def test_shipped_weights_call_real_beats_sensibly() -> None:
     # Single lead (MLII only) still finds them.
     called1 = np.array(CLASSES)[clf.classify(leads[:1], fs, peaks).argmax(axis=1)]
     assert np.mean(called1[v] == "V") >= 0.8
+
+
+def test_beat_calls_favour_s_over_n_only() -> None:
+    w = S_OVER_N_WEIGHT
+    probs = np.array(
+        [
+            [0.70, 0.30, 0.0, 0.0, 0.0],  # S at 0.30 > 0.70 / 3: called S
+            [0.80, 0.19, 0.01, 0.0, 0.0],  # S below a third of N: stays N
+            [0.05, 0.40, 0.55, 0.0, 0.0],  # V stays V however likely S is
+            [0.10, 0.30, 0.0, 0.0, 0.60],  # Q stays Q
+            [0.20, 0.70, 0.10, 0.0, 0.0],
+        ],
+        np.float32,
+    )
+    assert w == 3.0
+    assert [CLASSES[k] for k in beat_calls(probs)] == ["S", "N", "V", "Q", "S"]
+    assert beat_calls(np.zeros((0, 5), np.float32)).shape == (0,)
