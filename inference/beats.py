@@ -55,7 +55,9 @@ logger = logging.getLogger(__name__)
 
 CLASSES: Final = ("N", "S", "V", "F", "Q")
 MODEL_NAME: Final = "beatcnn"
-MODEL_VERSION: Final = "1.0"
+#: 1.1: the 1.0 network recipe, its calls refined by the patient beat memory and
+#: the S-over-N rule (results of the two differ, so their stamps do).
+MODEL_VERSION: Final = "1.1"
 FORMAT_NAME: Final = "vigil-beatcnn"
 FORMAT_VERSION: Final = 1
 INFERENCE_CHUNK_BEATS: Final = 1024

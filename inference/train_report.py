@@ -15,7 +15,7 @@ import numpy as np
 
 from inference import features as ft
 from inference.beat_memory import MEMORY_BEATS, MODEL_WEIGHT, NEIGHBOUR_BEATS
-from inference.beats import CLASSES, S_OVER_N_WEIGHT
+from inference.beats import CLASSES, MODEL_VERSION, S_OVER_N_WEIGHT
 
 if TYPE_CHECKING:
     from inference.train import Record, TrainConfig
@@ -121,7 +121,7 @@ def write_model_card(
     lines = [
         f"# Vigil beat classifier `{weights.name}`",
         "",
-        f"- Version stamp: `beatcnn-1.0+{sha256[:8]}`; weights sha256 `{sha256}`",
+        f"- Version stamp: `beatcnn-{MODEL_VERSION}+{sha256[:8]}`; weights sha256 `{sha256}`",
         f"- Trained {trained_utc}; {n_parameters:,} parameters; "
         f"{weights.stat().st_size / 1024:.0f} KiB safetensors.",
         f"- Command: `{command}`",

@@ -95,7 +95,7 @@ def test_import_does_not_load_torch() -> None:
 def test_version_and_metadata(classifier: BeatClassifier, random_model_file: Path) -> None:
     from inference.model_io import file_sha256
 
-    assert classifier.version == f"beatcnn-1.0+{file_sha256(random_model_file)[:8]}"
+    assert classifier.version == f"beatcnn-1.1+{file_sha256(random_model_file)[:8]}"
     assert json.loads(classifier.metadata["classes"]) == list(CLASSES)
     assert float(classifier.metadata["model_fs_hz"]) == ft.MODEL_FS_HZ
 
@@ -229,7 +229,7 @@ def _meta(**over: str) -> dict[str, str]:
         "pre_samples": str(ft.PRE_SAMPLES),
         "post_samples": str(ft.POST_SAMPLES),
         "architecture": BeatCNNConfig().to_json(),
-        "model_version": "1.0",
+        "model_version": "1.1",
         "features_version": ft.FEATURES_VERSION,
         "rr_features": json.dumps(list(ft.RR_FEATURE_NAMES)),
         "trained_utc": "2026-01-01T00:00:00Z",
@@ -308,7 +308,7 @@ def test_pickle_and_garbage_refused(tmp_path: Path) -> None:
 @pytest.mark.skipif(not SHIPPED.exists(), reason="shipped weights not built yet")
 def test_shipped_weights_call_real_beats_sensibly() -> None:
     clf = BeatClassifier.from_file(SHIPPED)
-    assert clf.version.startswith("beatcnn-1.0+")
+    assert clf.version.startswith("beatcnn-1.1+")
     assert SHIPPED.stat().st_size < 2 * 1024 * 1024
     # Record 101: almost all normal beats.
     leads, fs, peaks, labels = _excerpt("101", 300.0)

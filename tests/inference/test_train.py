@@ -124,7 +124,7 @@ def test_cli_writes_a_loadable_model_and_card(tmp_path: Path) -> None:
     argv += ["--beats-per-epoch", "1024", "--seed", "3"]
     assert tr.main(argv) == 0
     clf = BeatClassifier.from_file(out)
-    assert clf.version.startswith("beatcnn-1.0+")
+    assert clf.version.startswith("beatcnn-1.1+")
     assert json.loads(clf.metadata["training_records"]) == ["mitdb/119"]
     assert json.loads(clf.metadata["training_config"])["seed"] == 3
     card = out.with_suffix(".md").read_text()
