@@ -188,8 +188,15 @@ def render_png(exp: Explanation, path: Path, *, title_note: str = "", dpi: int =
              fontsize=22, fontweight="bold", color=colour, va="center")  # fmt: skip
     fig.text(0.97, 0.94, f"{p:.0%} confidence", fontsize=22, fontweight="bold", color=colour,
              ha="right", va="center")  # fmt: skip
-    sentence = exp.summary.split(": ", 1)[-1]
-    fig.text(0.06, 0.855, textwrap.fill(sentence[0].upper() + sentence[1:], 120), fontsize=11.5,
+    sentence = exp.summary.partition(": ")[2]
+    sentence = sentence[0].upper() + sentence[1:]
+    if exp.called != exp.predicted:  # the patient's look-alike beats decided: say so first
+        alone = exp.probabilities[exp.predicted]
+        sentence = (
+            f"Called {exp.called} as this patient's similar earlier beats were; this beat "
+            f"alone scores {exp.predicted} {alone:.0%}. {sentence}"
+        )
+    fig.text(0.06, 0.855, textwrap.fill(sentence, 120), fontsize=11.5,
              va="center", linespacing=1.3)  # fmt: skip
     runs = _segment_runs(exp.segment_bounds_s, 1000.0 * exp.time_s)
     scale = max(float(np.nanmax(np.abs(exp.attribution))) if exp.attribution.size else 0.0, 1e-12)
