@@ -79,11 +79,23 @@ def test_results_do_not_depend_on_how_beats_are_batched() -> None:
 
 def test_beats_older_than_the_memory_are_forgotten() -> None:
     memory = PatientBeatMemory(memory_beats=20, neighbour_beats=5, model_weight=0.0)
-    memory.refine(_waves(np.ones(5, int)), _probs(np.full(5, 0.95)))  # wide V beats, long ago
-    memory.refine(_waves(np.zeros(20, int)), _probs(np.full(20, 0.0)))  # then 20 narrow N
+    memory.refine(_waves(np.ones(5, int)), _probs(np.full(5, 0.95)))  # wide, called V, long ago
+    memory.refine(_waves(np.ones(20, int)), _probs(np.full(20, 0.0)))  # then 20 wide called N
     assert len(memory) == 20
-    out = memory.refine(_waves(np.array([1])), _probs(np.array([0.95])))[0]
-    assert out[2] == pytest.approx(0.0, abs=1e-6)  # only narrow N beats left to compare with
+    out = memory.refine(_waves(np.array([1])), _probs(np.array([0.5])))[0]
+    assert out[2] == pytest.approx(0.0, abs=1e-6)  # only the 20 recent look-alikes count
+
+
+def test_a_shape_never_seen_before_keeps_the_network_call() -> None:
+    memory = PatientBeatMemory(neighbour_beats=10, model_weight=0.2)
+    memory.refine(_waves(np.zeros(60, int)), _probs(np.full(60, 0.01)))  # narrow N beats only
+    first_pvc = memory.refine(_waves(np.array([1])), _probs(np.array([0.9])))[0]
+    np.testing.assert_allclose(first_pvc, _probs(np.array([0.9]))[0], rtol=1e-6)
+    # Two more of that shape: the fourth has three look-alikes and seven slots of its own.
+    memory.refine(_waves(np.ones(2, int)), _probs(np.array([0.9, 0.9])))
+    fourth = memory.refine(_waves(np.array([1])), _probs(np.array([0.5])))[0]
+    v = 0.5 + 0.8 * (3 / 10) * (0.9 - 0.5)
+    np.testing.assert_allclose(fourth[2], v / (0.5 + v), rtol=1e-5)
 
 
 def test_absent_lead_and_nan_do_not_poison_the_memory() -> None:
