@@ -40,7 +40,7 @@ from inference import features as ft
 
 #: Earlier beats searched for look-alikes (about 15 minutes at 70 bpm).
 MEMORY_BEATS: Final = 1024
-#: Look-alikes averaged.
+#: Slots of the average: the nearest earlier beats, each counted when it is a look-alike.
 NEIGHBOUR_BEATS: Final = 10
 #: Share of the beat's own model probability in its refined V and F probabilities.
 MODEL_WEIGHT: Final = 0.2
