@@ -385,7 +385,8 @@ class Explainer:
         summary = sg.clinical_sentence(
             explained, float(p_beat[target]), predicted, float(p_beat[CLASSES.index(predicted)]),
             measurements, shares, signed, informative=informative,
-            toward=attr.output >= attr.baseline_output, called=(called, float(p_called.max())),
+            toward=attr.output >= attr.baseline_output,
+            called=(called, float(p_called[CLASSES.index(called)])),
         )  # fmt: skip
         timer.lap("segments")
         faith = None

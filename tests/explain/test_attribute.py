@@ -195,6 +195,13 @@ def test_the_beds_call_leads_when_the_patient_memory_changed_it(cnn_classifier, 
     assert f"this beat alone scores {alone.predicted}" in exp.summary
     data = json.loads(exp.to_json())
     assert data["called"] == other and data["predicted"] == alone.predicted
+    # The bed's call follows the call rule (S over N at 3:1), and the sentence quotes its P(S).
+    s_over_n = Explainer.from_classifier(cnn_classifier).explain(
+        _request(
+            demo_119, i, called_probabilities=(0.6, 0.35, 0.02, 0.02, 0.01), faithfulness=False
+        )
+    )
+    assert s_over_n.called == "S" and s_over_n.summary.startswith("Called S (0.35)")
     with pytest.raises(ValueError, match="called_probabilities"):
         Explainer.from_classifier(cnn_classifier).explain(
             _request(demo_119, i, called_probabilities=(0.5, 0.5), faithfulness=False)
