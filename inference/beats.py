@@ -339,12 +339,11 @@ def beat_calls(probabilities: np.ndarray) -> np.ndarray:
     -------
     int64 ``(n_beats,)``.
     """
-    p = np.asarray(probabilities)
-    calls = p.argmax(axis=1) if len(p) else np.zeros(0, np.int64)
+    p = np.asarray(probabilities).reshape(-1, len(CLASSES))
+    calls = p.argmax(axis=1).astype(np.int64)
     n, s = CLASSES.index("N"), CLASSES.index("S")
-    if len(p):
-        calls[(calls == n) & (S_OVER_N_WEIGHT * p[:, s] > p[:, n])] = s
-    return calls.astype(np.int64)
+    calls[(calls == n) & (S_OVER_N_WEIGHT * p[:, s] > p[:, n])] = s
+    return calls
 
 
 def _fold_batch_norm(module: torch.nn.Module) -> torch.nn.Module:
