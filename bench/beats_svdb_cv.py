@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from inference import train as tr
-    from inference.beats import BeatClassifier, BeatCNNConfig, beat_calls
+    from inference.beats import beat_calls
     from inference.train_report import aami_scores, confusion
 
     torch.set_num_threads(1)
@@ -58,10 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     for k, fold in enumerate(folds):
         held = {r.name for r in fold}
         train = [r for r in records if not (r.database == "svdb" and r.name in held)]
-        module, _ = tr.fit(train, noise, cfg, progress=f"svdb fold {k + 1}/{N_FOLDS} ")
-        clf = BeatClassifier(module, BeatCNNConfig(), {}, "0" * 64)
-        for r in fold:
-            probs[r.name] = clf.classify(r.leads, r.fs_hz, r.peaks)
+        # fit scores the held-out records (memory included) and keeps their probabilities.
+        tr.fit(
+            train, noise, cfg, validate=fold, progress=f"svdb fold {k + 1}/{N_FOLDS} ",
+            probabilities=probs,
+        )  # fmt: skip
     if args.probs:
         args.probs.parent.mkdir(parents=True, exist_ok=True)
         np.savez(args.probs, **probs)

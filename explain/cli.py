@@ -188,8 +188,8 @@ def render_png(exp: Explanation, path: Path, *, title_note: str = "", dpi: int =
              fontsize=22, fontweight="bold", color=colour, va="center")  # fmt: skip
     fig.text(0.97, 0.94, f"{p:.0%} confidence", fontsize=22, fontweight="bold", color=colour,
              ha="right", va="center")  # fmt: skip
-    sentence = exp.summary.partition(": ")[2]
-    sentence = sentence[0].upper() + sentence[1:]
+    sentence = exp.summary.split(": ", 1)[-1]
+    sentence = sentence[:1].upper() + sentence[1:]
     if exp.called != exp.predicted:  # the patient's look-alike beats decided: say so first
         alone = exp.probabilities[exp.predicted]
         sentence = (
