@@ -8,9 +8,10 @@ classifies the held-out svdb records on their reference R peaks (patient beat
 memory included). Scores are EC57 VEB/SVEB from minute 5, pooled over folds,
 with the shipped call rule and with a plain most-probable-class call.
 
-Usage (four trainings, about 4-5 min each on one core)::
+Usage (four trainings of the shipped three-network model, about 4-5 min per
+network on one core; ``--workers`` processes train networks side by side)::
 
-    .venv/bin/python bench/beats_svdb_cv.py [--epochs 16] [--probs out/svdb_cv.npz]
+    .venv/bin/python bench/beats_svdb_cv.py [--epochs 16] [--workers 2] [--probs out/svdb_cv.npz]
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=DATA)
     p.add_argument("--epochs", type=int, default=None, help="override the shipped epochs")
     p.add_argument("--probs", type=Path, default=None, help="save held-out probabilities (npz)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="training processes (default: vigil train's)"
+    )
     args = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from dataclasses import replace
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         # fit scores the held-out records (memory included) and keeps their probabilities.
         tr.fit(
             train, noise, cfg, validate=fold, progress=f"svdb fold {k + 1}/{N_FOLDS} ",
-            probabilities=probs,
+            probabilities=probs, workers=args.workers or tr.DEFAULT_WORKERS,
         )  # fmt: skip
     if args.probs:
         args.probs.parent.mkdir(parents=True, exist_ok=True)

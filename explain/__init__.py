@@ -128,7 +128,10 @@ class Explanation:
     explained_class
         The class whose evidence is shown (the called one unless asked otherwise).
     probabilities
-        The network's class probabilities for this beat alone.
+        The network's class probabilities for this beat alone (an ensemble's
+        members averaged: the function the attributions explain; the bed's
+        analyzer lets the first member decide alone on clearly normal beats, so
+        its figure for such a beat can differ a little).
     called, called_probabilities
         The bed's final call and its probabilities: the network's, with V and F
         weighed against the patient's look-alike earlier beats

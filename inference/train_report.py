@@ -15,7 +15,12 @@ import numpy as np
 
 from inference import features as ft
 from inference.beat_memory import MEMORY_BEATS, MODEL_WEIGHT, NEIGHBOUR_BEATS
-from inference.beats import CLASSES, MODEL_VERSION, S_OVER_N_WEIGHT
+from inference.beats import (
+    CLASSES,
+    FIRST_MEMBER_SURE_NORMAL,
+    MODEL_VERSION,
+    S_OVER_N_WEIGHT,
+)
 
 if TYPE_CHECKING:
     from inference.train import Record, TrainConfig
@@ -92,6 +97,20 @@ def _error_sources(records: dict[str, dict], top: int = 3) -> str:
     return "; ".join(parts) + "."
 
 
+def _ensemble_lines(cfg: TrainConfig) -> list[str]:
+    members = cfg.architecture.members
+    if members == 1:
+        return []
+    seeds = ", ".join(str(cfg.seed + m) for m in range(members))
+    return [
+        f"The model is {members} networks of the same recipe, trained from seeds {seeds},",
+        "whose class probabilities are averaged. Beats the first network finds normal",
+        f"with probability {FIRST_MEMBER_SURE_NORMAL:g} or more keep its probabilities",
+        "without asking the others (this saves most of their time).",
+        "",
+    ]
+
+
 def write_model_card(
     path: Path,
     *,
@@ -126,7 +145,8 @@ def write_model_card(
         f"{weights.stat().st_size / 1024:.0f} KiB safetensors.",
         f"- Command: `{command}`",
         f"- Wall time: final fit {fit_wall_s / 60:.1f} min, whole command "
-        f"{total_wall_s / 60:.1f} min (one CPU thread).",
+        f"{total_wall_s / 60:.1f} min (each network on one CPU thread; networks in "
+        "parallel processes).",
         "",
         "## What it does",
         "",
@@ -138,6 +158,7 @@ def write_model_card(
         "minus the patient's running template; RR features relative to the patient's",
         "last 32 and 256 RR intervals; lead-presence flags (see `inference/features.py`).",
         "",
+        *_ensemble_lines(cfg),
         "At run time (live and `vigil analyze` alike) two steps follow the network:",
         "",
         "- **Patient beat memory** (`inference/beat_memory.py`): the V and F probabilities",

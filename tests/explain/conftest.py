@@ -62,9 +62,22 @@ def random_cnn(seed: int = 0):
     return net.eval()
 
 
+def random_ensemble(seed: int = 0, members: int = 3):
+    """The shipped model's shape: ``members`` random beat CNNs averaged."""
+    from inference.beats import ensemble_of
+
+    config = BeatCNNConfig(members=members)
+    return ensemble_of(config, [random_cnn(seed + m) for m in range(members)])
+
+
 @pytest.fixture(scope="session")
 def cnn_classifier() -> BeatClassifier:
     return as_classifier(random_cnn())
+
+
+@pytest.fixture(scope="session")
+def ensemble_classifier() -> BeatClassifier:
+    return as_classifier(random_ensemble())
 
 
 @pytest.fixture(scope="session")

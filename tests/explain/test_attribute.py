@@ -96,6 +96,25 @@ def test_ig_is_complete_on_the_beat_cnn(cnn_classifier):
     assert abs(a.delta) <= 0.05 * abs(change) + 1e-4
 
 
+def test_ig_is_complete_on_an_ensemble(ensemble_classifier):
+    x, s, b, bs = _inputs(2)
+    a = attribute(explained_module(ensemble_classifier.module), x, s, b, bs, 2, method="ig")
+    change = a.output - a.baseline_output
+    assert abs(change) > 1e-3
+    assert abs(a.delta) <= 0.05 * abs(change) + 1e-4
+
+
+@pytest.mark.parametrize("method", ["ig", "deeplift", "occlusion"])
+def test_an_ensemble_is_explained_like_one_network(
+    method, ensemble_classifier, demo_119, hooks_left
+):
+    ex = Explainer.from_classifier(ensemble_classifier, warm_up=False)
+    exp = ex.explain(_request(demo_119, _v_beat(demo_119), method=method))
+    assert exp.method == method and np.isclose(sum(exp.probabilities.values()), 1.0, atol=1e-4)
+    assert np.all(np.isfinite(exp.attribution)) and np.all(np.isfinite(exp.channel_attribution))
+    assert hooks_left(ex._module) == [] and hooks_left(ex.classifier.module) == []
+
+
 @pytest.mark.parametrize("method", ["ig", "deeplift", "occlusion"])
 def test_explain_leaves_no_hooks(method, cnn_classifier, demo_119, hooks_left):
     ex = Explainer.from_classifier(cnn_classifier, warm_up=False)

@@ -17,7 +17,9 @@ from inference import features as ft
 from inference.beats import (
     AAMI_CLASS_OF_SYMBOL,
     CLASSES,
+    FIRST_MEMBER_SURE_NORMAL,
     FORMAT_NAME,
+    MODEL_VERSION,
     S_OVER_N_WEIGHT,
     BeatClassifier,
     BeatCNNConfig,
@@ -95,7 +97,7 @@ def test_import_does_not_load_torch() -> None:
 def test_version_and_metadata(classifier: BeatClassifier, random_model_file: Path) -> None:
     from inference.model_io import file_sha256
 
-    assert classifier.version == f"beatcnn-1.1+{file_sha256(random_model_file)[:8]}"
+    assert classifier.version == f"beatcnn-{MODEL_VERSION}+{file_sha256(random_model_file)[:8]}"
     assert json.loads(classifier.metadata["classes"]) == list(CLASSES)
     assert float(classifier.metadata["model_fs_hz"]) == ft.MODEL_FS_HZ
 
@@ -213,6 +215,83 @@ def test_streaming_trims_history_without_peaks(classifier: BeatClassifier) -> No
     assert stream._buf.shape[1] <= 500 * 2
 
 
+# ------------------------------------------------------------------------ ensembles
+
+
+def _ensemble_file(path: Path) -> Path:
+    import torch
+
+    torch.manual_seed(11)
+    config = BeatCNNConfig(members=3)
+    model = build_beat_cnn(config)
+    first = model.members[0]
+    with torch.no_grad():  # the first member is sure of N on beats on time, unsure on early ones
+        for layer in (first.head[0], first.head[3]):
+            layer.weight.zero_()
+            layer.bias.zero_()
+        # Hidden unit 0 = ReLU(-log(pre-RR / median RR) - 0.2): 0 unless the beat is early.
+        first.head[0].weight[0, -ft.N_SCALARS] = -1.0
+        first.head[0].bias[0] = -0.2
+        first.head[3].weight[0, 0] = -20.0
+        first.head[3].bias[0] = 4.0  # on time: P(N) = e^4 / (e^4 + 4) = 0.93
+    save_beat_model(path, model, config, {"trained_utc": "2026-01-01T00:00:00Z"})
+    return path
+
+
+def test_ensemble_averages_members_unless_the_first_is_sure_of_n(tmp_path: Path) -> None:
+    import torch
+
+    clf = BeatClassifier.from_file(_ensemble_file(tmp_path / "e.safetensors"))
+    assert json.loads(clf.metadata["architecture"])["members"] == 3
+    leads, peaks = _synthetic(360.0, 120.0)
+    inputs = ft.beat_inputs(leads, 360.0, peaks, np.arange(len(peaks)), ft.PatientState())
+    got = clf.classify_inputs(inputs)
+    w, s = torch.from_numpy(inputs.waves), torch.from_numpy(inputs.scalars)
+    with torch.inference_mode():
+        each = np.stack([torch.softmax(m(w, s), 1).numpy() for m in clf.module.members])
+        whole = torch.softmax(clf.module(w, s), 1).numpy()
+    np.testing.assert_allclose(whole, each.mean(0), atol=1e-5)  # what explanations see
+    sure = each[0][:, 0] >= FIRST_MEMBER_SURE_NORMAL
+    assert 0 < sure.sum() < len(sure)
+    np.testing.assert_allclose(got[sure], each[0][sure], atol=1e-5)
+    np.testing.assert_allclose(got[~sure], each.mean(0)[~sure], atol=1e-5)
+    # Streaming uses the same rule, so it still equals the whole record.
+    whole_record = clf.classify(leads, 360.0, peaks)
+    stream = StreamingBeatClassifier(clf, 360.0, n_leads=2)
+    got_p, got_probs = [], []
+    for start in range(0, leads.shape[1], 997):
+        block = leads[:, start : start + 997]
+        new = peaks[(peaks >= start) & (peaks < start + block.shape[1])]
+        p, pr = stream.push(block, new)
+        got_p.append(p)
+        got_probs.append(pr)
+    p, pr = stream.flush()
+    np.testing.assert_array_equal(np.concatenate([*got_p, p]), peaks)
+    np.testing.assert_allclose(np.concatenate([*got_probs, pr]), whole_record, atol=1e-5)
+
+
+def test_one_network_file_without_member_count_still_loads(tmp_path: Path) -> None:
+    arch = json.loads(BeatCNNConfig().to_json())
+    del arch["members"]  # as model 1.1 files were written
+    path = _write(
+        tmp_path / "old.safetensors", _module_state(), _meta(architecture=json.dumps(arch))
+    )
+    clf = BeatClassifier.from_file(path)
+    assert clf.config.members == 1 and not hasattr(clf.module, "members")
+
+
+def test_ensemble_missing_a_member_tensor_is_refused(tmp_path: Path) -> None:
+    from safetensors.numpy import load_file
+
+    path = _ensemble_file(tmp_path / "e.safetensors")
+    state = load_file(str(path))
+    del state["members.2.head.3.bias"]
+    arch = BeatCNNConfig(members=3).to_json()
+    bad = _write(tmp_path / "bad.safetensors", state, _meta(architecture=arch))
+    with pytest.raises(ModelFileError, match=r"missing tensor\(s\) members\.2\.head\.3\.bias"):
+        BeatClassifier.from_file(bad)
+
+
 # ------------------------------------------------------------- refused weights files
 
 
@@ -229,7 +308,7 @@ def _meta(**over: str) -> dict[str, str]:
         "pre_samples": str(ft.PRE_SAMPLES),
         "post_samples": str(ft.POST_SAMPLES),
         "architecture": BeatCNNConfig().to_json(),
-        "model_version": "1.1",
+        "model_version": MODEL_VERSION,
         "features_version": ft.FEATURES_VERSION,
         "rr_features": json.dumps(list(ft.RR_FEATURE_NAMES)),
         "trained_utc": "2026-01-01T00:00:00Z",
@@ -308,7 +387,7 @@ def test_pickle_and_garbage_refused(tmp_path: Path) -> None:
 @pytest.mark.skipif(not SHIPPED.exists(), reason="shipped weights not built yet")
 def test_shipped_weights_call_real_beats_sensibly() -> None:
     clf = BeatClassifier.from_file(SHIPPED)
-    assert clf.version.startswith("beatcnn-1.1+")
+    assert clf.version.startswith(f"beatcnn-{MODEL_VERSION}+")
     assert SHIPPED.stat().st_size < 2 * 1024 * 1024
     # Record 101: almost all normal beats.
     leads, fs, peaks, labels = _excerpt("101", 300.0)

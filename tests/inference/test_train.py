@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import wfdb
 
 from inference import train as tr
-from inference.beats import CLASSES, BeatClassifier, stored_state
+from inference.beats import CLASSES, MODEL_VERSION, BeatClassifier, beat_calls, stored_state
 from inference.train_report import aami_scores, confusion
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,16 +79,31 @@ def test_tiny_training_is_reproducible(records: list[tr.Record]) -> None:
     assert np.isfinite(hist["epochs"][0]["loss"])
 
 
+def test_members_train_alike_in_worker_processes(records: list[tr.Record]) -> None:
+    arch = replace(tr.TrainConfig().architecture, members=2)
+    cfg = tr.TrainConfig(epochs=1, beats_per_epoch=512, batch_size=128, seed=5, architecture=arch)
+    inline, hist = tr.fit(records, {}, cfg, workers=1)
+    forked, _ = tr.fit(records, {}, cfg, workers=2)
+    a, b = stored_state(inline), stored_state(forked)
+    assert sorted(a) == sorted(b) and any(k.startswith("members.1.") for k in a)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    # Member m is the one-network recipe seeded seed + m.
+    single, _ = tr.fit(records, {}, tr.member_config(cfg, 1))
+    one = stored_state(single)
+    assert all(np.array_equal(a[f"members.1.{k}"], one[k]) for k in one)
+    assert [e["seed"] for e in hist["epochs"]] == [5, 6]
+
+
 def test_evaluate_hands_back_each_records_probabilities(records: list[tr.Record]) -> None:
     cfg = tr.TrainConfig(epochs=1, beats_per_epoch=512, batch_size=128, seed=7)
     probs: dict[str, np.ndarray] = {}
     _, hist = tr.fit(records[:1], {}, cfg, validate=records[1:], probabilities=probs)
     held = records[1]
     assert list(probs) == [held.name] and probs[held.name].shape == (len(held.peaks), len(CLASSES))
-    # The scores are those of these probabilities.
+    # The scores are those of these probabilities under the shipped call rule.
     assert np.array_equal(
         np.array(hist["validation"]["confusion"]),
-        confusion(held.labels, probs[held.name].argmax(1)),
+        confusion(held.labels, beat_calls(probs[held.name])),
     )
 
 
@@ -124,7 +140,7 @@ def test_cli_writes_a_loadable_model_and_card(tmp_path: Path) -> None:
     argv += ["--beats-per-epoch", "1024", "--seed", "3"]
     assert tr.main(argv) == 0
     clf = BeatClassifier.from_file(out)
-    assert clf.version.startswith("beatcnn-1.1+")
+    assert clf.version.startswith(f"beatcnn-{MODEL_VERSION}+")
     assert json.loads(clf.metadata["training_records"]) == ["mitdb/119"]
     assert json.loads(clf.metadata["training_config"])["seed"] == 3
     card = out.with_suffix(".md").read_text()
