@@ -1,11 +1,15 @@
-"""Beat classifier: a small 1-D CNN that labels each heartbeat N, S, V, F or Q.
+"""Beat classifier: small 1-D CNNs (an ensemble of three) that label each heartbeat
+N, S, V, F or Q.
 
 The classes are those of ANSI/AAMI EC57: N normal and bundle-branch-block
 (and escape) beats, S supraventricular ectopic, V ventricular ectopic, F fusion
 of ventricular and normal, Q paced or unclassifiable. The model reads the
 beat's waveform (one or two leads), its difference from the patient's recent
 usual beat and RR features relative to the patient's own rhythm; see
-:mod:`inference.features` for exactly what it sees.
+:mod:`inference.features` for exactly what it sees. The shipped model is three
+networks of one recipe trained from different seeds, their probabilities
+averaged; averaging removes much of the seed-to-seed swing that single networks
+show on unseen patients.
 
 Runtime use::
 
@@ -541,7 +545,10 @@ class StreamingBeatClassifier:
     that are not yet pushed; each call returns the beats whose context became
     complete (0.5 s of signal after the peak and the next peak, or 3 s of
     signal with no next peak). Probabilities equal those of
-    :meth:`BeatClassifier.classify` on the whole record (to float rounding).
+    :meth:`BeatClassifier.classify` on the whole record (to float rounding; a
+    beat sitting within rounding of a threshold, such as the first ensemble
+    member's sure-normal probability or the memory's look-alike limit, may
+    fall on the other side).
 
     The detector must report a peak within ``peak_latency_s`` of signal after it.
 
