@@ -159,7 +159,7 @@ def write_model_card(
         "last 32 and 256 RR intervals; lead-presence flags (see `inference/features.py`).",
         "",
         *_ensemble_lines(cfg),
-        "At run time (live and `vigil analyze` alike) two steps follow the network:",
+        "At run time (live and `vigil analyze` alike) two steps follow the model:",
         "",
         "- **Patient beat memory** (`inference/beat_memory.py`): the V and F probabilities",
         f"  become {MODEL_WEIGHT:g} × the beat's own plus {1 - MODEL_WEIGHT:g} × a mean over",
