@@ -32,6 +32,7 @@ import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -353,6 +354,11 @@ def _train_networks(
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_start) as pool:
             done = list(pool.map(_forked_job, range(len(jobs))))
+    except BrokenProcessPool as exc:
+        raise RuntimeError(
+            f"a training worker process died ({exc}); out of memory? "
+            "Fewer --workers need less memory (each holds its own epoch of features)"
+        ) from exc
     finally:
         _FORKED_JOBS, _FORKED_NOISE = [], {}
     out = []

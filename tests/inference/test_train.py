@@ -94,6 +94,17 @@ def test_members_train_alike_in_worker_processes(records: list[tr.Record]) -> No
     assert [e["seed"] for e in hist["epochs"]] == [5, 6]
 
 
+def test_a_worker_that_dies_is_reported(
+    records: list[tr.Record], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The forked workers inherit this: each exits at once, as one killed for memory would.
+    monkeypatch.setattr(tr, "_fit_network", lambda *args: os._exit(3))
+    arch = replace(tr.TrainConfig().architecture, members=2)
+    cfg = tr.TrainConfig(epochs=1, beats_per_epoch=256, batch_size=128, architecture=arch)
+    with pytest.raises(RuntimeError, match="training worker process died.*--workers"):
+        tr.fit(records, {}, cfg, workers=2)
+
+
 def test_evaluate_hands_back_each_records_probabilities(records: list[tr.Record]) -> None:
     cfg = tr.TrainConfig(epochs=1, beats_per_epoch=512, batch_size=128, seed=7)
     probs: dict[str, np.ndarray] = {}
