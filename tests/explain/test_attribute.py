@@ -88,17 +88,11 @@ def test_occlusion_on_linear_model_stays_where_the_weights_are(make_linear):
     assert np.allclose(a.waves[[1, 3]], 0, atol=1e-5) and np.allclose(a.scalars, 0, atol=1e-5)
 
 
-def test_ig_is_complete_on_the_beat_cnn(cnn_classifier):
+@pytest.mark.parametrize("model", ["cnn_classifier", "ensemble_classifier"])
+def test_ig_is_complete_on_the_beat_cnn_and_an_ensemble(model, request):
+    classifier = request.getfixturevalue(model)
     x, s, b, bs = _inputs(2)
-    a = attribute(explained_module(cnn_classifier.module), x, s, b, bs, 2, method="ig")
-    change = a.output - a.baseline_output
-    assert abs(change) > 1e-3
-    assert abs(a.delta) <= 0.05 * abs(change) + 1e-4
-
-
-def test_ig_is_complete_on_an_ensemble(ensemble_classifier):
-    x, s, b, bs = _inputs(2)
-    a = attribute(explained_module(ensemble_classifier.module), x, s, b, bs, 2, method="ig")
+    a = attribute(explained_module(classifier.module), x, s, b, bs, 2, method="ig")
     change = a.output - a.baseline_output
     assert abs(change) > 1e-3
     assert abs(a.delta) <= 0.05 * abs(change) + 1e-4
