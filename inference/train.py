@@ -67,6 +67,7 @@ CV_FOLDS: Final = (
     ("116", "124", "208", "220", "223"),
 )
 NOISE_RECORDS: Final = ("bw", "em", "ma")
+NOISE_FS_HZ: Final = 360.0  # nstdb's rate
 LEARNING_PERIOD_S: Final = 300.0  # EC57 does not score the first 5 minutes
 FEATURE_GROUP_RECORDS: Final = 16  # records whose features are built together
 WIDE_CLASSES: Final = (CLASSES.index("V"), CLASSES.index("F"))
@@ -179,12 +180,17 @@ def load_data(dirs: Sequence[Path]) -> tuple[list[Record], dict[str, np.ndarray]
     return records, noise
 
 
-def _resampled_noise(noise: dict[str, np.ndarray], fs_hz: float) -> dict[str, np.ndarray]:
+def noise_at_rate(noise: dict[str, np.ndarray], fs_hz: float) -> dict[str, np.ndarray]:
+    """nstdb noise (sampled at :data:`NOISE_FS_HZ`) resampled to a record's rate.
+
+    Added sample for sample to a record at another rate, the noise would play
+    faster or slower (at 128 Hz, baseline wander 2.8 times too fast).
+    """
     from scipy.signal import resample_poly
 
-    if fs_hz == 360.0:
+    if fs_hz == NOISE_FS_HZ:
         return noise
-    frac = _ratio(fs_hz / 360.0)
+    frac = _ratio(fs_hz / NOISE_FS_HZ)
     return {
         k: resample_poly(v, frac[0], frac[1], axis=1).astype(np.float32) for k, v in noise.items()
     }
@@ -232,7 +238,10 @@ def augmented_record(
     cfg: TrainConfig,
     rng: np.random.Generator | None,
 ) -> tuple[np.ndarray, float, np.ndarray]:
-    """``(leads, fs_hz, peaks)`` of a record, augmented when ``rng`` is given."""
+    """``(leads, fs_hz, peaks)`` of a record, augmented when ``rng`` is given.
+
+    ``noise`` must be at the record's rate (:func:`noise_at_rate`).
+    """
     if rng is None:
         return record.leads, record.fs_hz, record.peaks
     fs = record.fs_hz * (1.0 + round(rng.uniform(-cfg.fs_jitter, cfg.fs_jitter), 3))
@@ -414,6 +423,7 @@ def _fit_network(
     owner = np.concatenate([np.full(len(r.labels), i) for i, r in enumerate(train)])
     offset = np.concatenate([np.arange(len(r.labels)) for r in train])
     p = _class_weights(labels_all, cfg)
+    noise_by_rate = {fs: noise_at_rate(noise, fs) for fs in sorted({r.fs_hz for r in train})}
     history: dict[str, list | dict] = {"epochs": []}
     started = time.monotonic()
     for epoch in range(cfg.epochs):
@@ -424,7 +434,12 @@ def _fit_network(
         for group in range(0, len(train), FEATURE_GROUP_RECORDS):
             members = range(group, min(group + FEATURE_GROUP_RECORDS, len(train)))
             jobs = [
-                augmented_record(train[i], noise, cfg, np.random.default_rng([cfg.seed, epoch, i]))
+                augmented_record(
+                    train[i],
+                    noise_by_rate[train[i].fs_hz],
+                    cfg,
+                    np.random.default_rng([cfg.seed, epoch, i]),
+                )
                 for i in members
             ]
             for i, inputs in zip(members, ft.record_beat_inputs(jobs), strict=True):

@@ -118,6 +118,16 @@ def test_evaluate_hands_back_each_records_probabilities(records: list[tr.Record]
     )
 
 
+def test_noise_keeps_its_time_scale_at_the_records_rate() -> None:
+    t = np.arange(int(60 * tr.NOISE_FS_HZ)) / tr.NOISE_FS_HZ
+    wander = {"bw": np.vstack([np.sin(2 * np.pi * 0.5 * t)] * 2).astype(np.float32)}
+    at_128 = tr.noise_at_rate(wander, 128.0)["bw"]
+    assert at_128.shape == (2, 60 * 128)
+    spectrum = np.abs(np.fft.rfft(at_128[0]))
+    assert np.fft.rfftfreq(at_128.shape[1], 1 / 128.0)[spectrum.argmax()] == pytest.approx(0.5)
+    assert tr.noise_at_rate(wander, tr.NOISE_FS_HZ) is wander
+
+
 def test_augmentation_keeps_beats_and_adds_noise(records: list[tr.Record]) -> None:
     noise = {"em": np.random.default_rng(0).normal(0, 0.2, (2, 360 * 600)).astype(np.float32)}
     cfg = tr.TrainConfig(noise_probability=1.0)
