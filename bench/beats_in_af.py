@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def score(probs: dict[str, np.ndarray], data: Path, events: Path | None) -> dict:
     """EC57 VEB/SVEB figures (all beats and from minute 5), optionally with the AF rule."""
     from inference import train as tr
+    from inference import train_data as td
     from inference.beats import beat_calls
     from inference.episodes import read_events_csv
     from inference.pipeline import CLASSES
@@ -46,7 +47,7 @@ def score(probs: dict[str, np.ndarray], data: Path, events: Path | None) -> dict
     late_total = np.zeros_like(total)
     relabelled = 0
     for name, p in sorted(probs.items()):
-        rec = tr.load_record(data / name)
+        rec = td.load_record(data / name)
         pred = beat_calls(np.asarray(p))
         if events is not None:
             inside = np.zeros(len(rec.peaks), dtype=bool)

@@ -47,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from inference import train as tr
+    from inference import train_data as td
     from inference.beats import beat_calls
     from inference.train_report import aami_scores, confusion
 
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = tr.TrainConfig()
     if args.epochs:
         cfg = replace(cfg, epochs=args.epochs)
-    records, noise = tr.load_data([args.data / "mitdb", args.data / "svdb", args.data / "nstdb"])
+    records, noise = td.load_data([args.data / "mitdb", args.data / "svdb", args.data / "nstdb"])
     svdb = sorted((r for r in records if r.database == "svdb"), key=lambda r: r.name)
     folds = [svdb[k::N_FOLDS] for k in range(N_FOLDS)]
     probs: dict[str, np.ndarray] = {}

@@ -23,7 +23,8 @@ from inference.beats import (
 )
 
 if TYPE_CHECKING:
-    from inference.train import Record, TrainConfig
+    from inference.train import TrainConfig
+    from inference.train_data import Record
 
 
 def confusion(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ import pytest
 import wfdb
 
 from inference import train as tr
+from inference import train_data as td
 from inference.beats import CLASSES, MODEL_VERSION, BeatClassifier, beat_calls, stored_state
 from inference.train_report import aami_scores, confusion
 
@@ -24,12 +25,12 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def records() -> list[tr.Record]:
-    return [tr.load_record(DATA / "mitdb" / name) for name in ("119", "209")]
+def records() -> list[td.Record]:
+    return [td.load_record(DATA / "mitdb" / name) for name in ("119", "209")]
 
 
 def test_load_record_puts_mlii_first_and_maps_aami_classes() -> None:
-    rec = tr.load_record(DATA / "mitdb" / "114")  # stored as V5, MLII
+    rec = td.load_record(DATA / "mitdb" / "114")  # stored as V5, MLII
     raw = wfdb.rdrecord(str(DATA / "mitdb" / "114"), channels=[1], sampto=1000).p_signal[:, 0]
     np.testing.assert_allclose(rec.leads[0, :1000], raw, atol=1e-6)
     counts = np.bincount(rec.labels, minlength=5)
@@ -66,7 +67,7 @@ def test_class_shares_follow_power_and_cap() -> None:
     assert share[3] == 0.0 and share[4] == pytest.approx(0.01)
 
 
-def test_tiny_training_is_reproducible(records: list[tr.Record]) -> None:
+def test_tiny_training_is_reproducible(records: list[td.Record]) -> None:
     cfg = tr.TrainConfig(epochs=1, beats_per_epoch=1024, batch_size=128, seed=7)
     a, hist = tr.fit(records, {}, cfg)
     b, _ = tr.fit(records, {}, cfg)
@@ -79,7 +80,7 @@ def test_tiny_training_is_reproducible(records: list[tr.Record]) -> None:
     assert np.isfinite(hist["epochs"][0]["loss"])
 
 
-def test_members_train_alike_in_worker_processes(records: list[tr.Record]) -> None:
+def test_members_train_alike_in_worker_processes(records: list[td.Record]) -> None:
     arch = replace(tr.TrainConfig().architecture, members=2)
     cfg = tr.TrainConfig(epochs=1, beats_per_epoch=512, batch_size=128, seed=5, architecture=arch)
     inline, hist = tr.fit(records, {}, cfg, workers=1)
@@ -95,7 +96,7 @@ def test_members_train_alike_in_worker_processes(records: list[tr.Record]) -> No
 
 
 def test_a_worker_that_dies_is_reported(
-    records: list[tr.Record], monkeypatch: pytest.MonkeyPatch
+    records: list[td.Record], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The forked workers inherit this: each exits at once, as one killed for memory would.
     monkeypatch.setattr(tr, "_fit_network", lambda *args: os._exit(3))
@@ -105,7 +106,7 @@ def test_a_worker_that_dies_is_reported(
         tr.fit(records, {}, cfg, workers=2)
 
 
-def test_evaluate_hands_back_each_records_probabilities(records: list[tr.Record]) -> None:
+def test_evaluate_hands_back_each_records_probabilities(records: list[td.Record]) -> None:
     cfg = tr.TrainConfig(epochs=1, beats_per_epoch=512, batch_size=128, seed=7)
     probs: dict[str, np.ndarray] = {}
     _, hist = tr.fit(records[:1], {}, cfg, validate=records[1:], probabilities=probs)
@@ -119,19 +120,19 @@ def test_evaluate_hands_back_each_records_probabilities(records: list[tr.Record]
 
 
 def test_noise_keeps_its_time_scale_at_the_records_rate() -> None:
-    t = np.arange(int(60 * tr.NOISE_FS_HZ)) / tr.NOISE_FS_HZ
+    t = np.arange(int(60 * td.NOISE_FS_HZ)) / td.NOISE_FS_HZ
     wander = {"bw": np.vstack([np.sin(2 * np.pi * 0.5 * t)] * 2).astype(np.float32)}
-    at_128 = tr.noise_at_rate(wander, 128.0)["bw"]
+    at_128 = td.noise_at_rate(wander, 128.0)["bw"]
     assert at_128.shape == (2, 60 * 128)
     spectrum = np.abs(np.fft.rfft(at_128[0]))
     assert np.fft.rfftfreq(at_128.shape[1], 1 / 128.0)[spectrum.argmax()] == pytest.approx(0.5)
-    assert tr.noise_at_rate(wander, tr.NOISE_FS_HZ) is wander
+    assert td.noise_at_rate(wander, td.NOISE_FS_HZ) is wander
 
 
-def test_augmentation_keeps_beats_and_adds_noise(records: list[tr.Record]) -> None:
+def test_augmentation_keeps_beats_and_adds_noise(records: list[td.Record]) -> None:
     noise = {"em": np.random.default_rng(0).normal(0, 0.2, (2, 360 * 600)).astype(np.float32)}
     cfg = tr.TrainConfig(noise_probability=1.0)
-    leads, fs, peaks = tr.augmented_record(records[0], noise, cfg, np.random.default_rng(1))
+    leads, fs, peaks = td.augmented_record(records[0], noise, cfg, np.random.default_rng(1))
     assert len(peaks) == len(records[0].peaks)
     moved = np.abs(peaks - records[0].peaks)
     assert moved.max() <= round(cfg.wide_jitter_s * 360)
@@ -140,7 +141,7 @@ def test_augmentation_keeps_beats_and_adds_noise(records: list[tr.Record]) -> No
     assert np.all(np.diff(peaks) > 0)
     assert abs(fs / 360.0 - 1.0) <= cfg.fs_jitter + 1e-9
     assert not np.allclose(leads, records[0].leads)
-    same = tr.augmented_record(records[0], noise, cfg, None)
+    same = td.augmented_record(records[0], noise, cfg, None)
     assert same[0] is records[0].leads and same[1] == 360.0
 
 
@@ -167,13 +168,13 @@ def test_cli_writes_a_loadable_model_and_card(tmp_path: Path) -> None:
     card = out.with_suffix(".md").read_text()
     assert clf.sha256 in card and "--beats-per-epoch 1024" in card
     assert "Not run for this file" in card  # no CV asked for
-    rec = tr.load_record(data / "119")
+    rec = td.load_record(data / "119")
     probs = clf.classify(rec.leads[:, : 360 * 20], 360.0, rec.peaks[rec.peaks < 360 * 20])
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     assert probs.shape[1] == len(CLASSES)
 
 
-def test_cv_needs_ds1_records(records: list[tr.Record]) -> None:
-    svdb_like = [tr.Record("800", "svdb", 128.0, r.leads, r.peaks, r.labels) for r in records]
+def test_cv_needs_ds1_records(records: list[td.Record]) -> None:
+    svdb_like = [td.Record("800", "svdb", 128.0, r.leads, r.peaks, r.labels) for r in records]
     with pytest.raises(ValueError, match="needs the MIT-BIH DS1 records"):
         tr.cross_validate(svdb_like, {}, tr.TrainConfig(epochs=1))
