@@ -107,7 +107,8 @@ class TrainConfig:
     swap_leads: float = 0.1
     invert_lead: float = 0.05
     seed: int = 0
-    # Three networks averaged. Against the mean of its single networks: DS1 CV VEB
+    # Three networks averaged. Against the mean of its single networks (measured before
+    # training noise was resampled to each record's rate): DS1 CV VEB
     # +1.0 Se / +1.7 +P, SVEB +1.0 / +3.1 (with the AF rule); svdb CV VEB -0.4 / +0.6,
     # SVEB +1.3 / +0.6; and none of a single network's seed-to-seed swing.
     architecture: BeatCNNConfig = field(default_factory=lambda: BeatCNNConfig(members=3))

@@ -21,6 +21,7 @@ import numpy as np
 
 from inference import features as ft
 from inference.beats import AAMI_CLASS_OF_SYMBOL, CLASSES
+from inference.dsp import rational_ratio
 
 if TYPE_CHECKING:
     from inference.train import TrainConfig
@@ -107,18 +108,8 @@ def noise_at_rate(noise: dict[str, np.ndarray], fs_hz: float) -> dict[str, np.nd
 
     if fs_hz == NOISE_FS_HZ:
         return noise
-    frac = _ratio(fs_hz / NOISE_FS_HZ)
-    return {
-        k: resample_poly(v, frac[0], frac[1], axis=1).astype(np.float32) for k, v in noise.items()
-    }
-
-
-def _ratio(x: float) -> tuple[int, int]:
-    """A small integer ratio close to ``x`` for polyphase resampling."""
-    from fractions import Fraction
-
-    f = Fraction(x).limit_denominator(200)
-    return f.numerator, f.denominator
+    up, down = rational_ratio(NOISE_FS_HZ, fs_hz)
+    return {k: resample_poly(v, up, down, axis=1).astype(np.float32) for k, v in noise.items()}
 
 
 # ------------------------------------------------------------------ augmentation
