@@ -124,14 +124,27 @@ class PatientBeatMemory:
         dist += sq[:, None]
         dist += pool_sq[None, :]
         # Only earlier beats, and none more than memory_beats back, are candidates.
-        # np.tri(r, c, k)[i, j] is j <= i + k; pool column j is too old for new beat i
-        # when j < old + i - memory_beats.
-        excluded = np.tri(n, len(pool), old - self.memory_beats - 1, dtype=bool)
-        excluded[:, old:] |= np.tri(n, n, 0, dtype=bool).T  # itself and later beats
-        dist[excluded] = np.inf
-        k = min(self.neighbour_beats, dist.shape[1])
-        nearest = np.argpartition(dist, k - 1, axis=1)[:, :k]
-        near_dist = np.take_along_axis(dist, nearest, axis=1)
+        if old == self.memory_beats:
+            # A full memory: new beat i's candidates are pool columns i … i + old - 1, so
+            # a skewed view (row stride one column longer) holds exactly them and the
+            # search needs no mask.
+            row = dist.strides[0] + dist.strides[1]
+            window = np.lib.stride_tricks.as_strided(
+                dist, shape=(n, old), strides=(row, dist.strides[1]), writeable=False
+            )
+            k = min(self.neighbour_beats, old)
+            nearest = np.argpartition(window, k - 1, axis=1)[:, :k]
+            near_dist = np.take_along_axis(window, nearest, axis=1)
+            nearest += np.arange(n)[:, None]
+        else:
+            # np.tri(r, c, k)[i, j] is j <= i + k; pool column j is too old for new beat
+            # i when j < old + i - memory_beats.
+            excluded = np.tri(n, len(pool), old - self.memory_beats - 1, dtype=bool)
+            excluded[:, old:] |= np.tri(n, n, 0, dtype=bool).T  # itself and later beats
+            dist[excluded] = np.inf
+            k = min(self.neighbour_beats, dist.shape[1])
+            nearest = np.argpartition(dist, k - 1, axis=1)[:, :k]
+            near_dist = np.take_along_axis(dist, nearest, axis=1)
         alike = np.isfinite(near_dist) & (near_dist <= LOOKALIKE_LIMIT * sq[:, None])
         # Slots without a look-alike hold the beat's own probability, so a shape the
         # patient has not shown before (a first PVC, the first beat of a run) keeps the
