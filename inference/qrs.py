@@ -216,6 +216,7 @@ class StreamingQrsDetector:
         self._spk = 0.0
         self._npk = 0.0
         self._rr: deque[int] = deque(maxlen=p.rr_history)
+        self._rr_sum = 0  # of the intervals in _rr (integers, so exact)
         self._last: Candidate | None = None
         self._last_gap_end = -1
         self._silence_from = 0  # last beat, or end of the last learning period
@@ -290,35 +291,38 @@ class StreamingQrsDetector:
         block boundaries cannot change the order.
         """
         q_len = self.quality_window_samples
+        front, queue, h = self._front, self._queue, self._h
+        gap_ends, n = front.gap_ends, front.n  # no event adds data
         while True:
-            t_gap = abs(self._front.gap_ends[0]) if self._front.gap_ends else _NEVER
-            t_learn = self._learn_end if self._learn_end is not None else _NEVER
-            t_dead = self._pending.deadline if self._pending else _NEVER
+            learn_end, pending = self._learn_end, self._pending
+            t_gap = abs(gap_ends[0]) if gap_ends else _NEVER
+            t_learn = learn_end if learn_end is not None else _NEVER
+            t_dead = pending.deadline if pending is not None else _NEVER
             t_cand = _NEVER
-            if self._queue:
-                c = self._queue[0]
-                t_cand = c.peak + self._h
-                if self._learn_end is not None:
-                    t_cand = max(t_cand, self._learn_end)
-                elif self._pending and c.r - self._pending.cand.r > self._refractory:
+            if queue:
+                c = queue[0]
+                t_cand = c.peak + h
+                if learn_end is not None:
+                    t_cand = max(t_cand, learn_end)
+                elif pending is not None and c.r - pending.cand.r > self._refractory:
                     t_cand = max(t_cand, t_dead + 1)
             t_quality = self._next_quality + q_len - 1
-            if t_quality >= self._front.n:
+            if t_quality >= n:
                 t_quality = _NEVER
             t_silence = _NEVER
-            if self._learn_end is None and self._pending is None:
+            if learn_end is None and pending is None:
                 t_silence = self._silence_from + self._relearn
-                if t_silence >= self._front.n:
+                if t_silence >= n:
                     t_silence = _NEVER
             t = min(t_gap, t_learn, t_cand, t_dead, t_quality, t_silence)
             if t >= data_end or t >= _NEVER:
                 break
             if t == t_gap:
-                self._on_gap_end(self._front.gap_ends.popleft())
+                self._on_gap_end(gap_ends.popleft())
             elif t == t_learn:
                 self._on_learned()
             elif t == t_cand:
-                self._on_candidate(self._queue.popleft())
+                self._on_candidate(queue.popleft())
             elif t == t_dead:
                 self._on_deadline()
             elif t == t_quality:
@@ -336,6 +340,7 @@ class StreamingQrsDetector:
                 self._commit(self._pending.cand)
                 self._pending = None
             self._rr.clear()
+            self._rr_sum = 0
             self._last = None
             self._learn_start = end
             self._learn_end = end + self._learn
@@ -348,6 +353,7 @@ class StreamingQrsDetector:
         keeps a flat or quiet asystole free of invented beats.
         """
         self._rr.clear()
+        self._rr_sum = 0
         self._last = None
         self._learn_start = now
         self._learn_end = now + self._learn
@@ -375,7 +381,7 @@ class StreamingQrsDetector:
         p = self.params
         th = self._npk + p.threshold_fraction * (self._spk - self._npk)
         since = cand.r - (self._last.r if self._last is not None else self._silence_from)
-        expected = sum(self._rr) / len(self._rr) if self._rr else self.fs_hz
+        expected = self._rr_sum / len(self._rr) if self._rr else self.fs_hz
         if since > p.overdue_rr_factor * expected:
             th *= p.overdue_threshold_factor
         return max(th, p.min_qrs_energy)
@@ -441,9 +447,12 @@ class StreamingQrsDetector:
         if self._last is not None:
             rr = cand.r - self._last.r
             if self._rr:
-                overdue = rr > p.overdue_rr_factor * (sum(self._rr) / len(self._rr))
+                overdue = rr > p.overdue_rr_factor * (self._rr_sum / len(self._rr))
             if self._last_gap_end <= self._last.r:
+                if len(self._rr) == self._rr.maxlen:
+                    self._rr_sum -= self._rr[0]
                 self._rr.append(rr)
+                self._rr_sum += rr
         weight = 0.25 if overdue else 0.125
         self._spk = weight * cand.energy + (1.0 - weight) * self._spk
         self._last = cand
