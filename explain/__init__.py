@@ -130,7 +130,7 @@ class Explanation:
     probabilities
         The network's class probabilities for this beat alone (an ensemble's
         members averaged: the function the attributions explain; the bed's
-        analyzer lets the first member decide alone on clearly normal beats, so
+        analyzer lets the first member decide alone on beats it is sure of, so
         its figure for such a beat can differ a little).
     called, called_probabilities
         The bed's final call and its probabilities: the network's, with V and F

@@ -83,8 +83,8 @@ class PatientBeatMemory:
         self.memory_beats = int(memory_beats)
         self.neighbour_beats = int(neighbour_beats)
         self.model_weight = float(model_weight)
-        self._shapes = np.zeros((0, SHAPE_SIZE), np.float32)
-        self._sq = np.zeros(0, np.float32)
+        self._shapes = np.zeros((0, SHAPE_SIZE), np.float64)
+        self._sq = np.zeros(0, np.float64)
         self._probs = np.zeros((0, 5), np.float32)
 
     def __len__(self) -> int:
@@ -109,7 +109,10 @@ class PatientBeatMemory:
         n = len(probs)
         if n == 0:
             return probs.copy()
-        shapes = qrs_shapes(waves)
+        # float64: look-alikes are close, and |a|^2 + |b|^2 - 2 a.b of nearly equal
+        # shapes loses most float32 digits, enough to reorder near neighbours
+        # differently for different batch sizes (live and offline would then differ).
+        shapes = qrs_shapes(waves).astype(np.float64)
         if len(shapes) != n:
             raise ValueError(f"{len(shapes)} waveforms for {n} probability rows")
         sq = np.einsum("ij,ij->i", shapes, shapes)
@@ -117,8 +120,7 @@ class PatientBeatMemory:
         pool = np.concatenate([self._shapes, shapes])
         pool_sq = np.concatenate([self._sq, sq])
         pool_probs = np.concatenate([self._probs, probs])
-        # Squared distances of each new beat to every remembered and new beat (float32
-        # is ample for ranking neighbours and halves the cost).
+        # Squared distances of each new beat to every remembered and new beat.
         dist = shapes @ pool.T
         dist *= -2.0
         dist += sq[:, None]

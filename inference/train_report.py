@@ -17,6 +17,7 @@ from inference import features as ft
 from inference.beat_memory import MEMORY_BEATS, MODEL_WEIGHT, NEIGHBOUR_BEATS
 from inference.beats import (
     CLASSES,
+    FIRST_MEMBER_SURE,
     FIRST_MEMBER_SURE_NORMAL,
     MODEL_VERSION,
     S_OVER_N_WEIGHT,
@@ -106,8 +107,9 @@ def _ensemble_lines(cfg: TrainConfig) -> list[str]:
     return [
         f"The model is {members} networks of the same recipe, trained from seeds {seeds},",
         "whose class probabilities are averaged. Beats the first network finds normal",
-        f"with probability {FIRST_MEMBER_SURE_NORMAL:g} or more keep its probabilities",
-        "without asking the others (this saves most of their time).",
+        f"with probability {FIRST_MEMBER_SURE_NORMAL:g} or more, or gives any class",
+        f"{FIRST_MEMBER_SURE:g} or more, keep its probabilities without asking the others",
+        "(this saves most of their time).",
         "",
     ]
 

@@ -77,6 +77,19 @@ def test_results_do_not_depend_on_how_beats_are_batched() -> None:
     np.testing.assert_allclose(np.vstack(parts), whole, rtol=1e-5, atol=1e-7)
 
 
+def test_near_identical_beats_pick_the_same_look_alikes_in_any_batching() -> None:
+    # A patient's normal beats differ by little more than noise: the ranking of their
+    # distances must not hang on rounding that changes with the batch sizes.
+    shapes = np.zeros(400, int)
+    waves = _waves(shapes, noise=0.002)
+    probs = _probs(RNG.uniform(0, 1, 400).astype(np.float32))
+    whole = PatientBeatMemory(memory_beats=128).refine(waves, probs)
+    memory = PatientBeatMemory(memory_beats=128)
+    cuts = [0, 50, 89, 90, 200, 201, 400]
+    parts = [memory.refine(waves[a:b], probs[a:b]) for a, b in zip(cuts, cuts[1:], strict=False)]
+    np.testing.assert_allclose(np.vstack(parts), whole, rtol=0, atol=1e-6)
+
+
 def test_beats_older_than_the_memory_are_forgotten() -> None:
     memory = PatientBeatMemory(memory_beats=20, neighbour_beats=5, model_weight=0.0)
     memory.refine(_waves(np.ones(5, int)), _probs(np.full(5, 0.95)))  # wide, called V, long ago

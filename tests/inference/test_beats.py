@@ -17,6 +17,7 @@ from inference import features as ft
 from inference.beats import (
     AAMI_CLASS_OF_SYMBOL,
     CLASSES,
+    FIRST_MEMBER_SURE,
     FIRST_MEMBER_SURE_NORMAL,
     FORMAT_NAME,
     MODEL_VERSION,
@@ -225,20 +226,27 @@ def _ensemble_file(path: Path) -> Path:
     config = BeatCNNConfig(members=3)
     model = build_beat_cnn(config)
     first = model.members[0]
-    with torch.no_grad():  # the first member is sure of N on beats on time, unsure on early ones
+    # The first member is sure of N on beats on time, unsure on slightly late ones and
+    # sure of V on early ones.
+    with torch.no_grad():
         for layer in (first.head[0], first.head[3]):
             layer.weight.zero_()
             layer.bias.zero_()
         # Hidden unit 0 = ReLU(-log(pre-RR / median RR) - 0.2): 0 unless the beat is early.
         first.head[0].weight[0, -ft.N_SCALARS] = -1.0
         first.head[0].bias[0] = -0.2
+        # Hidden unit 1 = ReLU(log(pre-RR / median RR) - 0.02): the beat is a little late.
+        first.head[0].weight[1, -ft.N_SCALARS] = 1.0
+        first.head[0].bias[1] = -0.02
         first.head[3].weight[0, 0] = -20.0
+        first.head[3].weight[0, 1] = -100.0
         first.head[3].bias[0] = 4.0  # on time: P(N) = e^4 / (e^4 + 4) = 0.93
+        first.head[3].weight[2, 0] = 40.0  # early: P(V) near 1
     save_beat_model(path, model, config, {"trained_utc": "2026-01-01T00:00:00Z"})
     return path
 
 
-def test_ensemble_averages_members_unless_the_first_is_sure_of_n(tmp_path: Path) -> None:
+def test_ensemble_averages_members_unless_the_first_is_sure(tmp_path: Path) -> None:
     import torch
 
     clf = BeatClassifier.from_file(_ensemble_file(tmp_path / "e.safetensors"))
@@ -251,8 +259,11 @@ def test_ensemble_averages_members_unless_the_first_is_sure_of_n(tmp_path: Path)
         each = np.stack([torch.softmax(m(w, s), 1).numpy() for m in clf.module.members])
         whole = torch.softmax(clf.module(w, s), 1).numpy()
     np.testing.assert_allclose(whole, each.mean(0), atol=1e-5)  # what explanations see
-    sure = each[0][:, 0] >= FIRST_MEMBER_SURE_NORMAL
-    assert 0 < sure.sum() < len(sure)
+    sure_n = each[0][:, 0] >= FIRST_MEMBER_SURE_NORMAL
+    sure_other = ~sure_n & (each[0].max(axis=1) >= FIRST_MEMBER_SURE)
+    sure = sure_n | sure_other
+    assert sure_n.any() and sure_other.any() and not sure.all()
+    assert (each[0][sure_other].argmax(axis=1) == CLASSES.index("V")).all()
     np.testing.assert_allclose(got[sure], each[0][sure], atol=1e-5)
     np.testing.assert_allclose(got[~sure], each.mean(0)[~sure], atol=1e-5)
     # Streaming uses the same rule, so it still equals the whole record.
