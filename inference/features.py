@@ -73,6 +73,7 @@ TEMPLATE_WEIGHT: Final = 0.125
 TEMPLATE_MATCH_LIMIT: Final = 0.5  # difference energy / template energy over the QRS
 TEMPLATE_RESTART_BEATS: Final = 12
 TEMPLATE_QRS: Final = slice(PRE_SAMPLES - 13, PRE_SAMPLES + 19)  # -0.1 s … +0.15 s
+_TEMPLATE_QRS_SAMPLES: Final = TEMPLATE_QRS.stop - TEMPLATE_QRS.start
 #: Peaks before beat i that its RR features read.
 RR_HISTORY_BEATS: Final = RR_LONG_BEATS
 
@@ -372,10 +373,18 @@ class PatientState:
     """What beat features carry from one beat to the next for one patient.
 
     Fresh at the start of a record or stream; :func:`beat_inputs` updates it.
+    ``match_template`` is the QRS part of the template as the per-beat match
+    decisions keep it (float32, step by step). It is carried as is rather than
+    cut from ``template`` (computed another way, equal only to rounding), so a
+    beat sitting on the match limit is decided the same way however the beats
+    are batched: live and offline analysis agree.
     """
 
     template: np.ndarray = field(
         default_factory=lambda: np.zeros((MAX_LEADS, WINDOW_SAMPLES), np.float32)
+    )
+    match_template: np.ndarray = field(
+        default_factory=lambda: np.zeros((MAX_LEADS, _TEMPLATE_QRS_SAMPLES), np.float32)
     )
     has_template: np.ndarray = field(default_factory=lambda: np.zeros(MAX_LEADS, bool))
     misses: np.ndarray = field(default_factory=lambda: np.zeros(MAX_LEADS, np.int64))
@@ -497,7 +506,7 @@ def _advance_templates(
     has = np.stack([st.has_template for st in states])
     misses = np.stack([st.misses for st in states])
     xq = np.ascontiguousarray(own[..., qrs])
-    tq = np.ascontiguousarray(tmpl0[..., qrs])
+    tq = np.stack([st.match_template for st in states]).astype(np.float32)
     started = np.zeros((n_patients, n_beats, n_leads), dtype=bool)
     matched = np.zeros((n_patients, n_beats, n_leads), dtype=bool)
     restarted = np.zeros((n_patients, n_beats, n_leads), dtype=bool)
@@ -543,6 +552,7 @@ def _advance_templates(
             )
         st.template = st.template.astype(np.float32)
         st.has_template = has[k].copy()
+        st.match_template = tq[k].copy()
         st.misses = misses[k].copy()
     return out
 
@@ -579,6 +589,8 @@ def _template_track(
         value, first = x[beat], read_from
     if first < n:
         segments.append((first, n, value))
+    # Set by a restart at the last beat: only the next call's beats read it.
+    unread = value if first >= n else None
     w = TEMPLATE_WEIGHT
     final = tmpl if has else np.zeros_like(tmpl)
     for lo, hi, value in segments:
@@ -598,4 +610,6 @@ def _template_track(
         done = np.searchsorted(updates, np.arange(lo, hi), side="left")
         out[lo:hi] = levels[done]
         final = levels[-1]
+    if unread is not None:
+        final = unread
     return np.asarray(final, dtype=np.float32)

@@ -102,7 +102,6 @@ class BedAnalyzer:
         first_index: int = 0,
     ) -> None:
         from inference.beats import StreamingBeatClassifier  # noqa: PLC0415
-        from inference.qrs import LATENCY_S  # noqa: PLC0415
 
         self.fs_hz = float(fs_hz)
         self.n_leads = max(1, min(int(n_leads), 2))
@@ -110,7 +109,14 @@ class BedAnalyzer:
         self.model_version = classifier.version if classifier is not None else ""
         self._qrs = StreamingQrsDetector(fs_hz)
         self._clf = (
-            StreamingBeatClassifier(classifier, fs_hz, self.n_leads, peak_latency_s=LATENCY_S + 0.1)
+            # The classifier keeps samples back as long as a peak may still be reported:
+            # beats found while the detector learns come a learning period late.
+            StreamingBeatClassifier(
+                classifier,
+                fs_hz,
+                self.n_leads,
+                peak_latency_s=self._qrs.longest_report_delay_s + 0.1,
+            )
             if classifier is not None
             else None
         )

@@ -275,6 +275,16 @@ class StreamingQrsDetector:
         return out
 
     @property
+    def longest_report_delay_s(self) -> float:
+        """Longest delay, in seconds of signal, between any R peak and the push reporting it.
+
+        Peaks found while the detector learns the patient's levels (the start, and
+        after a long gap or silence) wait for the learning period to end; all
+        others come within :data:`LATENCY_S`.
+        """
+        return self.params.learning_s + LATENCY_S
+
+    @property
     def samples_received(self) -> int:
         """Number of samples pushed so far."""
         return self._front.n

@@ -107,3 +107,20 @@ def test_rr_features_same_for_any_target_order() -> None:
     np.testing.assert_array_equal(
         ft.rr_features(peaks, 360.0, np.arange(250, 420), int(peaks[-1]) + 100), every[250:420]
     )
+
+
+def test_template_is_the_same_wherever_calls_split_the_beats() -> None:
+    # Cut next to every beat of the odd run, so a restart falls on a call's last beat,
+    # on its only beat and on its first.
+    own, present = _beats(90, seed=9)
+    whole_state = ft.PatientState()
+    whole = ft._advance_templates(own[None], present[None], [whole_state])[0]
+    for cut in range(38, 66):
+        state = ft.PatientState()
+        parts = [
+            ft._advance_templates(own[None, a:b], present[None, a:b], [state])[0]
+            for a, b in ((0, cut), (cut, cut + 1), (cut + 1, 90))
+        ]
+        np.testing.assert_allclose(np.concatenate(parts), whole, atol=1e-5, err_msg=f"cut {cut}")
+        np.testing.assert_array_equal(state.match_template, whole_state.match_template)
+        np.testing.assert_array_equal(state.misses, whole_state.misses)
