@@ -66,26 +66,24 @@ def test_only_v_and_f_are_refined() -> None:
     assert out[4] / out[0] == pytest.approx(0.02 / 0.2, rel=1e-5)
 
 
-def test_results_do_not_depend_on_how_beats_are_batched() -> None:
-    shapes = RNG.integers(0, 2, 300)
-    waves = _waves(shapes, noise=0.1)
+@pytest.mark.parametrize(
+    ("odd_share", "noise", "memory_beats", "cuts"),
+    [
+        # Two clearly different shapes; cuts before and after the memory fills.
+        (0.5, 0.1, 64, [0, 1, 7, 80, 81, 200, 300]),
+        # One shape plus a little noise, like a patient's normal beats: the ranking of
+        # near-equal distances must not hang on rounding that changes with batch size.
+        (0.0, 0.002, 128, [0, 50, 89, 90, 200, 201, 300]),
+    ],
+)
+def test_results_do_not_depend_on_how_beats_are_batched(
+    odd_share: float, noise: float, memory_beats: int, cuts: list[int]
+) -> None:
+    shapes = (RNG.uniform(0, 1, 300) < odd_share).astype(int)
+    waves = _waves(shapes, noise=noise)
     probs = _probs(RNG.uniform(0, 1, 300).astype(np.float32))
-    whole = PatientBeatMemory(memory_beats=64).refine(waves, probs)
-    memory = PatientBeatMemory(memory_beats=64)
-    cuts = [0, 1, 7, 80, 81, 200, 300]
-    parts = [memory.refine(waves[a:b], probs[a:b]) for a, b in zip(cuts, cuts[1:], strict=False)]
-    np.testing.assert_allclose(np.vstack(parts), whole, rtol=1e-5, atol=1e-7)
-
-
-def test_near_identical_beats_pick_the_same_look_alikes_in_any_batching() -> None:
-    # A patient's normal beats differ by little more than noise: the ranking of their
-    # distances must not hang on rounding that changes with the batch sizes.
-    shapes = np.zeros(400, int)
-    waves = _waves(shapes, noise=0.002)
-    probs = _probs(RNG.uniform(0, 1, 400).astype(np.float32))
-    whole = PatientBeatMemory(memory_beats=128).refine(waves, probs)
-    memory = PatientBeatMemory(memory_beats=128)
-    cuts = [0, 50, 89, 90, 200, 201, 400]
+    whole = PatientBeatMemory(memory_beats=memory_beats).refine(waves, probs)
+    memory = PatientBeatMemory(memory_beats=memory_beats)
     parts = [memory.refine(waves[a:b], probs[a:b]) for a, b in zip(cuts, cuts[1:], strict=False)]
     np.testing.assert_allclose(np.vstack(parts), whole, rtol=0, atol=1e-6)
 
