@@ -147,7 +147,13 @@ class PatientBeatMemory:
             k = min(self.neighbour_beats, dist.shape[1])
             nearest = np.argpartition(dist, k - 1, axis=1)[:, :k]
             near_dist = np.take_along_axis(dist, nearest, axis=1)
-        alike = np.isfinite(near_dist) & (near_dist <= LOOKALIKE_LIMIT * sq[:, None])
+        # A beat with no QRS shape at all (both leads absent) has no look-alikes: all
+        # such beats tie at distance 0, and which of them would count is arbitrary.
+        alike = (
+            np.isfinite(near_dist)
+            & (near_dist <= LOOKALIKE_LIMIT * sq[:, None])
+            & (sq[:, None] > 0.0)
+        )
         # Slots without a look-alike hold the beat's own probability, so a shape the
         # patient has not shown before (a first PVC, the first beat of a run) keeps the
         # network's call instead of taking that of unlike beats.

@@ -465,7 +465,9 @@ class StreamingBeatClassifier:
     member's sure-normal probability or the memory's look-alike limit, may
     fall on the other side).
 
-    The detector must report a peak within ``peak_latency_s`` of signal after it.
+    The detector must report a peak within ``peak_latency_s`` of signal after it,
+    unless each push says up to which sample every peak has been reported
+    (``settled_until``, as :attr:`inference.qrs.StreamingQrsDetector.settled_until`).
 
     Parameters
     ----------
@@ -500,7 +502,9 @@ class StreamingBeatClassifier:
         self._buf = np.zeros((self.n_leads, 0), np.float32)
         self._after = math.ceil(ft.CONTEXT_AFTER_S * self.fs_hz)
         self._before = math.ceil(ft.CONTEXT_BEFORE_S * self.fs_hz)
-        self._no_next_wait = int(math.ceil((ft.POST_RR_CAP_S + self.peak_latency_s) * self.fs_hz))
+        self._latency = int(math.ceil(self.peak_latency_s * self.fs_hz))
+        self._cap = int(math.ceil(ft.POST_RR_CAP_S * self.fs_hz))
+        self._settled = 0  # every peak before this sample has been pushed
 
     @property
     def samples_seen(self) -> int:
@@ -508,7 +512,10 @@ class StreamingBeatClassifier:
         return self._buf_start + self._buf.shape[1]
 
     def push(
-        self, samples: np.ndarray, r_peaks: np.ndarray | list[int] = ()
+        self,
+        samples: np.ndarray,
+        r_peaks: np.ndarray | list[int] = (),
+        settled_until: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Add samples and newly detected peaks; return ``(peaks, probabilities)`` now ready.
 
@@ -519,6 +526,9 @@ class StreamingBeatClassifier:
         r_peaks
             Absolute sample indices of new R peaks, increasing and after every
             peak pushed before.
+        settled_until
+            Absolute sample before which no further peak will come; None means
+            ``peak_latency_s`` before the newest sample.
 
         Returns
         -------
@@ -537,6 +547,9 @@ class StreamingBeatClassifier:
             if self._peaks and p <= self._peaks[-1]:
                 raise ValueError(f"R peak {p} is not after the previous one {self._peaks[-1]}")
             self._peaks.append(int(p))
+        if settled_until is None:
+            settled_until = self.samples_seen - self._latency
+        self._settled = max(self._settled, min(int(settled_until), self.samples_seen))
         return self._emit(final=False)
 
     def flush(self) -> tuple[np.ndarray, np.ndarray]:
@@ -548,8 +561,10 @@ class StreamingBeatClassifier:
         ready = self._next
         while ready < len(self._peaks):
             r = self._peaks[ready]
+            # Without a next peak, the post-RR is the cap once no peak can come
+            # within the cap's reach of this one.
             complete = end >= r + self._after + 1 and (
-                ready + 1 < len(self._peaks) or end >= r + self._no_next_wait
+                ready + 1 < len(self._peaks) or self._settled >= r + self._cap
             )
             if not (complete or final):
                 break
@@ -575,8 +590,8 @@ class StreamingBeatClassifier:
         if keep_peaks:
             del self._peaks[:keep_peaks]
             self._next -= keep_peaks
-        # A peak not yet reported lies at most peak_latency_s before the newest sample.
-        first_needed = self.samples_seen - int(math.ceil(self.peak_latency_s * self.fs_hz))
+        # A peak not yet reported lies after the settled point.
+        first_needed = self._settled
         if self._next < len(self._peaks):
             first_needed = min(first_needed, self._peaks[self._next])
         drop = first_needed - self._before - 1 - self._buf_start

@@ -109,14 +109,7 @@ class BedAnalyzer:
         self.model_version = classifier.version if classifier is not None else ""
         self._qrs = StreamingQrsDetector(fs_hz)
         self._clf = (
-            # The classifier keeps samples back as long as a peak may still be reported:
-            # beats found while the detector learns come a learning period late.
-            StreamingBeatClassifier(
-                classifier,
-                fs_hz,
-                self.n_leads,
-                peak_latency_s=self._qrs.longest_report_delay_s + 0.1,
-            )
+            StreamingBeatClassifier(classifier, fs_hz, self.n_leads)
             if classifier is not None
             else None
         )
@@ -164,7 +157,9 @@ class BedAnalyzer:
             probs = np.tile(np.array([0, 0, 0, 0, 1], np.float32), (len(ready), 1))
             model = [()] * len(ready)
         else:
-            ready, probs = self._clf.push(block, np.asarray(peaks, dtype=np.int64))
+            ready, probs = self._clf.push(
+                block, np.asarray(peaks, dtype=np.int64), settled_until=self._qrs.settled_until
+            )
             raw = self._clf.model_probabilities
             if final:
                 more, more_probs = self._clf.flush()

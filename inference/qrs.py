@@ -275,14 +275,22 @@ class StreamingQrsDetector:
         return out
 
     @property
-    def longest_report_delay_s(self) -> float:
-        """Longest delay, in seconds of signal, between any R peak and the push reporting it.
+    def settled_until(self) -> int:
+        """Absolute sample before which every R peak has been reported.
 
-        Peaks found while the detector learns the patient's levels (the start, and
-        after a long gap or silence) wait for the learning period to end; all
-        others come within :data:`LATENCY_S`.
+        Later pushes report no peak before it. Outside learning periods it
+        trails the newest sample by about a quarter of a second; peaks found
+        while the detector learns (the start, after a long gap or a silence)
+        hold it back until they are decided.
         """
-        return self.params.learning_s + LATENCY_S
+        if self._flushed:
+            return _NEVER
+        settled = self._front.first_unfound_r
+        if self._queue:
+            settled = min(settled, min(c.r for c in self._queue))
+        if self._pending is not None:
+            settled = min(settled, self._pending.cand.r)
+        return settled
 
     @property
     def samples_received(self) -> int:
@@ -458,7 +466,7 @@ class StreamingQrsDetector:
             rr = cand.r - self._last.r
             if self._rr:
                 overdue = rr > p.overdue_rr_factor * (self._rr_sum / len(self._rr))
-            if self._last_gap_end <= self._last.r:
+            if self._last_gap_end <= self._last.r and self._rr.maxlen:
                 if len(self._rr) == self._rr.maxlen:
                     self._rr_sum -= self._rr[0]
                 self._rr.append(rr)

@@ -128,6 +128,11 @@ class QrsFrontEnd:
         #: End of each NaN run, in order; negative (``-end``) for a long gap.
         self.gap_ends: deque[int] = deque()
 
+    @property
+    def first_unfound_r(self) -> int:
+        """No candidate found after now has its R wave before this sample."""
+        return self._scanned - self._r_search
+
     def push(self, x: np.ndarray) -> list[Candidate]:
         """Take the next block (float64 mV); return the candidates it confirms."""
         if len(x) == 0:
@@ -160,8 +165,7 @@ class QrsFrontEnd:
     def _note_gaps(self, x: np.ndarray) -> None:
         """Queue the end of every NaN run; a run of ``gap_reset_s`` or more is marked long."""
         bad = ~np.isfinite(x)
-        if not bad.any():
-            self._nan_run = 0
+        if not bad.any() and not self._nan_run:
             return
         prefix = np.int8(1 if self._nan_run else 0)
         step = np.diff(bad.astype(np.int8), prepend=prefix)

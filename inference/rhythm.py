@@ -160,8 +160,10 @@ def live_arrival_samples(
     """When the live pipeline would hand each beat to the rhythm analyzer.
 
     Models :class:`~inference.pipeline.BedAnalyzer`: the QRS detector reports
-    a peak within 0.25 s; the beat classifier then waits for 0.5 s of signal
-    after the peak and for the next peak (or 3 s without one).
+    a peak within 0.25 s (0.35 s is assumed); the beat classifier then waits for
+    0.5 s of signal after the peak and for the next peak, or, when none comes,
+    until the detector has settled 3 s past the peak (its settled point trails
+    the newest sample by the energy-peak half-width plus the R-wave search).
 
     Parameters
     ----------
@@ -173,7 +175,7 @@ def live_arrival_samples(
         False for a detection-only analyzer (no classifier wait).
     """
     from inference.features import CONTEXT_AFTER_S, POST_RR_CAP_S  # noqa: PLC0415
-    from inference.qrs import LATENCY_S  # noqa: PLC0415
+    from inference.qrs import LATENCY_S, QrsParameters  # noqa: PLC0415
 
     r = np.asarray(beat_samples, dtype=np.int64)
     latency = int(np.ceil((LATENCY_S + 0.1) * fs_hz))
@@ -181,7 +183,9 @@ def live_arrival_samples(
         return r + int(np.ceil(LATENCY_S * fs_hz))
     after = r + int(np.ceil(CONTEXT_AFTER_S * fs_hz)) + 1
     nxt = np.concatenate((r[1:] + latency, [np.iinfo(np.int64).max]))
-    cap = r + int(np.ceil((POST_RR_CAP_S + LATENCY_S + 0.1) * fs_hz))
+    qrs = QrsParameters()
+    settle_lag = max(1, round(qrs.peak_halfwidth_s * fs_hz)) + max(1, round(qrs.r_search_s * fs_hz))
+    cap = r + int(np.ceil(POST_RR_CAP_S * fs_hz)) + settle_lag
     return np.maximum(after, np.minimum(nxt, cap))
 
 

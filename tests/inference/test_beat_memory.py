@@ -88,6 +88,17 @@ def test_results_do_not_depend_on_how_beats_are_batched(
     np.testing.assert_allclose(np.vstack(parts), whole, rtol=0, atol=1e-6)
 
 
+def test_beats_without_a_shape_keep_the_network_call_in_any_batching() -> None:
+    # Both leads absent: every such beat is all zeros, so they all tie at distance 0.
+    waves = np.zeros((300, 2 * ft.MAX_LEADS, ft.WINDOW_SAMPLES), np.float32)
+    probs = _probs(RNG.uniform(0, 1, 300).astype(np.float32))
+    whole = PatientBeatMemory(memory_beats=128).refine(waves, probs)
+    memory = PatientBeatMemory(memory_beats=128)
+    parts = [memory.refine(waves[a : a + 7], probs[a : a + 7]) for a in range(0, 300, 7)]
+    np.testing.assert_allclose(whole, probs, atol=1e-6)
+    np.testing.assert_allclose(np.vstack(parts), whole, atol=1e-6)
+
+
 def test_beats_older_than_the_memory_are_forgotten() -> None:
     memory = PatientBeatMemory(memory_beats=20, neighbour_beats=5, model_weight=0.0)
     memory.refine(_waves(np.ones(5, int)), _probs(np.full(5, 0.95)))  # wide, called V, long ago

@@ -14,6 +14,7 @@ from inference.qrs import (
     QUALITY_FLAT,
     QUALITY_GAP,
     QUALITY_SATURATED,
+    QrsParameters,
     QrsResult,
     StreamingQrsDetector,
     detect_qrs,
@@ -249,6 +250,20 @@ def test_streaming_equals_batch_on_noisy_real_record() -> None:
 
 
 @needs_data
+def test_signal_loss_ending_on_a_block_edge_is_noticed() -> None:
+    # Wearable frames arrive whole: lost frames make a NaN run that ends exactly where
+    # a block ends, and the detector must relearn after it as it does offline.
+    x, fs, _, _ = _excerpt("mitdb", "208", 0.0, 120.0)
+    x = x.copy()
+    block = int(0.25 * fs)
+    x[200 * block : 206 * block] = np.nan  # 1.5 s of frames lost
+    batch = detect_qrs(x, fs)
+    peaks, quality = _stream(x, fs, np.full(len(x) // block, block))
+    np.testing.assert_array_equal(peaks, batch.r_peaks)
+    np.testing.assert_allclose(quality, batch.quality)
+
+
+@needs_data
 def test_quality_falls_with_electrode_motion_noise() -> None:
     # nstdb 118e00: 0 dB electrode-motion noise from 5:00 to 7:00, clean 7:00-9:00.
     noisy, fs, _, _ = _excerpt("nstdb", "118e00", 300.0, 420.0)
@@ -257,3 +272,12 @@ def test_quality_falls_with_electrode_motion_noise() -> None:
     q_clean = detect_qrs(clean, fs).quality[5:]
     assert np.mean(q_clean) > 0.9
     assert np.mean(q_noisy) < 0.5
+
+
+def test_detector_runs_without_rr_history() -> None:
+    # rr_history=0: no overdue-beat adjustment, still a working detector.
+    fs = 250.0
+    t = np.arange(int(20 * fs)) / fs
+    x = sum(np.exp(-0.5 * ((t - b) / 0.012) ** 2) for b in np.arange(0.5, 19.5, 0.8))
+    peaks = detect_qrs(x, fs, QrsParameters(rr_history=0)).r_peaks
+    assert len(peaks) >= 20
