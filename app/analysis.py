@@ -217,7 +217,9 @@ class AnalysisWorker:
         """Rhythm episodes from this hop's samples and beats → alarm conditions."""
         if self._limits_of is not None:
             state.rhythm.set_limits(self._limits_of(bed_id))
-        updates = state.rhythm.push(primary, beats)
+        updates = state.rhythm.push(
+            primary, beats, state.analyzer.detected_peaks, state.analyzer.settled_until
+        )
         self.episodes_opened += sum(1 for u in updates if u.change == "onset")
         if updates and self._on_conditions is not None:
             self._on_conditions(alarm_conditions(updates, bed_id, state.fs_hz))

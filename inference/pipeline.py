@@ -117,6 +117,9 @@ class BedAnalyzer:
         self._quality_start = 0  # window number of self._quality[0]
         self._window = self._qrs.quality_window_samples
         self.samples_pushed = 0
+        #: R peaks (absolute samples) the detector reported in the latest push or
+        #: flush; their beats follow once classified, up to a few seconds later.
+        self.detected_peaks: list[int] = []
 
     def push(self, leads: np.ndarray) -> list[Beat]:
         """Feed ``(n_leads, k)`` samples (mV, NaN for gaps); returns beats now complete."""
@@ -128,6 +131,7 @@ class BedAnalyzer:
             pad = np.full((self.n_leads - block.shape[0], block.shape[1]), np.nan)
             block = np.vstack([block, pad])
         peaks = self._qrs.push(block[0])
+        self.detected_peaks = [p + self.first_index for p in peaks]
         self._take_quality()
         self.samples_pushed += block.shape[1]
         return self._classify(block, peaks, final=False)
@@ -135,8 +139,14 @@ class BedAnalyzer:
     def flush(self) -> list[Beat]:
         """End of data: decide and classify what is left."""
         peaks = self._qrs.flush()
+        self.detected_peaks = [p + self.first_index for p in peaks]
         self._take_quality()
         return self._classify(np.zeros((self.n_leads, 0)), peaks, final=True)
+
+    @property
+    def settled_until(self) -> int:
+        """Absolute sample before which every R peak has been detected and reported."""
+        return min(self._qrs.settled_until, self._qrs.samples_received) + self.first_index
 
     def _take_quality(self) -> None:
         for q, _reason in self._qrs.take_quality():

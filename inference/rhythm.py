@@ -201,7 +201,8 @@ def analyze_rhythm(
     """Run the streaming :class:`RhythmAnalyzer` over a whole record.
 
     Each beat is fed at the second the live pipeline would have delivered it
-    (:func:`live_arrival_samples`), so ``alarm_sample`` is the live alarm time.
+    (:func:`live_arrival_samples`), and its R peak when the detector would have
+    reported it, so ``alarm_sample`` is the live alarm time.
 
     Parameters
     ----------
@@ -223,18 +224,22 @@ def analyze_rhythm(
     """
     x = np.asarray(ecg_lead, dtype=np.float64).ravel()
     ordered = sorted(beats, key=lambda b: b.sample_index)
-    arrival = live_arrival_samples([b.sample_index for b in ordered], fs_hz, classified=classified)
+    peaks = [b.sample_index for b in ordered]
+    arrival = live_arrival_samples(peaks, fs_hz, classified=classified)
+    detected = live_arrival_samples(peaks, fs_hz, classified=False)
     analyzer = RhythmAnalyzer(fs_hz, limits, settings)
     hop = analyzer.hop_samples
-    j = 0
+    j = d = 0
     for start in range(0, len(x), hop):
         stop = min(start + hop, len(x))
-        k = j
+        k, e = j, d
         while k < len(ordered) and arrival[k] <= stop:
             k += 1
-        analyzer.push(x[start:stop], ordered[j:k])
-        j = k
-    analyzer.push(np.empty(0), ordered[j:])
+        while e < len(peaks) and detected[e] <= stop:
+            e += 1
+        analyzer.push(x[start:stop], ordered[j:k], peaks[d:e])
+        j, d = k, e
+    analyzer.push(np.empty(0), ordered[j:], peaks[d:])
     analyzer.finish()
     return analyzer.episodes
 

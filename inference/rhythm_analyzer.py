@@ -59,6 +59,9 @@ class RhythmAnalyzer(AtrialCalls):
         self._queue: deque[Beat] = deque()
         self._last_ingested = first_index - 1
         self._last_beat: int | None = None
+        self._peak_queue: deque[int] = deque()
+        self._last_peak = first_index - 1  # newest detected R peak, classified or not
+        self._settled: int | None = None  # None: the caller does not say (offline replay)
         self._resume = first_index  # analysis (re)started here: stream start, lead on, VF end
         self._levels: deque[float] = deque(maxlen=16)
         self._context: deque[float] = deque(maxlen=3)  # quality of the last non-V beats
@@ -80,7 +83,13 @@ class RhythmAnalyzer(AtrialCalls):
         self._hr = {k: _Clock() for k in ("brady", "tachy", "extreme_brady", "extreme_tachy")}
 
     # ------------------------------------------------------------------ API
-    def push(self, ecg: np.ndarray, beats: Iterable[Beat] = ()) -> list[EpisodeUpdate]:
+    def push(
+        self,
+        ecg: np.ndarray,
+        beats: Iterable[Beat] = (),
+        peaks: Iterable[int] = (),
+        settled_until: int | None = None,
+    ) -> list[EpisodeUpdate]:
         """Feed the next primary-lead samples and the beats that came with them.
 
         Parameters
@@ -90,6 +99,14 @@ class RhythmAnalyzer(AtrialCalls):
         beats
             Beats newly returned by the bed's :class:`~inference.pipeline.BedAnalyzer`
             (any order; beats already seen are ignored).
+        peaks
+            R peaks newly detected (:attr:`~inference.pipeline.BedAnalyzer.detected_peaks`).
+            A detected beat reaches ``beats`` seconds later, once classified; until
+            then its peak keeps a stop from being timed from the beat before it.
+        settled_until
+            Absolute sample before which the detector has reported every peak
+            (:attr:`~inference.pipeline.BedAnalyzer.settled_until`); activity after
+            it may still be beats, so it is not called noise yet.
 
         Returns
         -------
@@ -99,10 +116,14 @@ class RhythmAnalyzer(AtrialCalls):
         new = list(beats)
         if new:
             self._queue = deque(sorted([*self._queue, *new], key=lambda b: b.sample_index))
+        self._peak_queue.extend(sorted(peaks))
+        self._settled = settled_until
         for second in self._signal.push(ecg):
             self._now = second.end_sample
             while self._queue and self._queue[0].sample_index < second.end_sample:
                 self._ingest(self._queue.popleft())
+            while self._peak_queue and self._peak_queue[0] < second.end_sample:
+                self._last_peak = max(self._last_peak, self._peak_queue.popleft())
             self._step(second)
         return self.take_updates()
 
@@ -216,7 +237,7 @@ class RhythmAnalyzer(AtrialCalls):
         """Pause / asystole / noise from the time since the last beat."""
         s = self.settings
         last = self._last_beat if self._last_beat is not None else self._resume
-        last = max(last, self._resume)
+        last = max(last, self._resume, self._last_peak)
         gap = self._now - last
         if gap < self._sec(s.pause_s):
             return
@@ -240,7 +261,11 @@ class RhythmAnalyzer(AtrialCalls):
             ):
                 self._open_episode("pause", last, f"Pause > {s.pause_s:.1f} s", limit=s.pause_s)
         elif gap >= self._sec(s.asystole_s) and "noise" not in self._open:
-            self._open_episode("noise", last, "ECG noise: no QRS found, cannot analyse")
+            # Judged only as far as the detector has had its say: while it learns the
+            # patient's levels again (after a stop) beats are reported late.
+            judged = self._now if self._settled is None else min(self._now, self._settled)
+            if judged - last >= self._sec(s.asystole_s) and self._quiet(last, judged) is False:
+                self._open_episode("noise", last, "ECG noise: no QRS found, cannot analyse")
 
     def _credible_before(self, last: int) -> bool:
         """Whether at least 3 in 4 beats of the 10 s before ``last`` were of usable quality.
@@ -381,7 +406,8 @@ class RhythmAnalyzer(AtrialCalls):
         if not noisy:
             self._levels.append(self._signal.activity(b - self._sec(0.1), b + self._sec(0.1)))
         for kind in ("asystole", "pause"):
-            if kind in self._open:
+            # The stop's own first beat can arrive after its detected peak opened it.
+            if kind in self._open and b > self._open[kind].onset_sample:
                 self._close(kind, b)
                 if kind == "pause" and prev is not None:
                     self._revise_closed_pause(prev, b)

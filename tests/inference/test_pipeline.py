@@ -10,7 +10,7 @@ import pytest
 from devices.recording import load_recording
 from inference.beats import BeatClassifier
 from inference.pipeline import Beat, BedAnalyzer, analyze_leads, default_model_path
-from inference.rhythm import live_arrival_samples
+from inference.rhythm import RhythmAnalyzer, analyze_rhythm, live_arrival_samples
 
 DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
 
@@ -99,3 +99,27 @@ def test_rhythm_replay_models_when_live_beats_arrive(shipped: BeatClassifier) ->
     steady = [i for i, b in enumerate(beats) if 3 * fs < b.sample_index < stop.start]
     assert np.all(np.asarray(arrived)[steady] <= model[steady] + block)
     assert model[before] - block <= arrived[before] <= model[before] + block
+
+
+def test_a_stop_raises_the_same_alarms_live_and_in_the_replay(shipped: BeatClassifier) -> None:
+    # 6 s without a beat, then the rhythm resumes: live, the last beat before the stop
+    # and the first ones after it reach the rhythm analyzer seconds late (classifier
+    # hold, detector relearning), which must not turn the stop into "noise".
+    leads, fs = _demo("101", 0.0, 60.0)
+    stop = slice(int(20.6 * fs), int(26.6 * fs))  # from after the T wave of the 19.84 s beat
+    noise = 0.01 * np.random.default_rng(5).standard_normal((2, stop.stop - stop.start))
+    leads[:, stop] = leads[:, stop.start - 1 : stop.start] + noise  # flat at the baseline
+    bed, rhythm = BedAnalyzer(fs, 2, shipped), RhythmAnalyzer(fs)
+    beats: list[Beat] = []
+    for a in range(0, leads.shape[1], 90):
+        new = bed.push(leads[:, a : a + 90])
+        beats += new
+        rhythm.push(leads[0, a : a + 90], new, bed.detected_peaks, bed.settled_until)
+    new = bed.flush()
+    beats += new
+    rhythm.push(np.empty(0), new, bed.detected_peaks, bed.settled_until)
+    rhythm.finish()
+    live = [(e.kind, e.onset_sample, e.alarm_sample) for e in rhythm.episodes]
+    replay = [(e.kind, e.onset_sample, e.alarm_sample) for e in analyze_rhythm(beats, leads[0], fs)]
+    assert [k for k, _, _ in live] == ["pause", "asystole"]
+    assert live == replay
