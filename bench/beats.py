@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     import wfdb
 
     from inference import features as ft
-    from inference.beats import AAMI_CLASS_OF_SYMBOL, BeatClassifier, StreamingBeatClassifier
+    from inference.beat_stream import StreamingBeatClassifier
+    from inference.beats import AAMI_CLASS_OF_SYMBOL, BeatClassifier
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, default=ROOT / "resources/models/beatcnn.safetensors")

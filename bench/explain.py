@@ -124,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from explain.attribute import Explainer, attribute, beat_context, template_baseline
+    from explain.attribute import Explainer
+    from explain.context import beat_context, template_baseline
+    from explain.methods import attribute
     from inference.beats import CLASSES, BeatClassifier
 
     clf = BeatClassifier.from_file(args.model)

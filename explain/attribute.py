@@ -22,16 +22,12 @@ module is left without hooks afterwards, also when the method raises.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import logging
 import math
 import threading
 import time
-import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -52,183 +48,29 @@ from explain.context import (
     rr_intervals_s,
     template_baseline,
 )
+from explain.methods import (
+    IG_STEPS,
+    METHODS,
+    OCCLUSION_PER_EVAL,
+    OCCLUSION_STRIDE_SAMPLES,
+    OCCLUSION_WINDOW_SAMPLES,
+    Attribution,
+    attribute,
+    explained_module,
+)
 from inference import features as ft
-from inference.beats import CLASSES, BeatClassifier, beat_calls
+from inference.beats import CLASSES, BeatClassifier, beat_calls, first_member_decides
 
 if TYPE_CHECKING:
     import torch
 
 logger = logging.getLogger(__name__)
 
-METHODS: Final = ("ig", "deeplift", "occlusion")
-OUTPUTS: Final = ("logit", "probability")
-IG_STEPS: Final = 32
 #: The randomisation check only ranks attributions, so fewer steps do.
 RANDOMISATION_IG_STEPS: Final = 8
-OCCLUSION_WINDOW_SAMPLES: Final = 8  # 62.5 ms at the model rate
-OCCLUSION_STRIDE_SAMPLES: Final = 4
-OCCLUSION_PER_EVAL: Final = 64
 #: Below this change of the explained class's probability between baseline and
 #: beat, there is little to explain and faithfulness figures are noise.
 INFORMATIVE_CHANGE: Final = 0.2
-_HOOK_DICTS: Final = (
-    "_forward_hooks",
-    "_forward_pre_hooks",
-    "_backward_hooks",
-    "_backward_pre_hooks",
-    "_forward_hooks_with_kwargs",
-    "_forward_hooks_always_called",
-    "_forward_pre_hooks_with_kwargs",
-)
-_CAPTUM_SCRATCH: Final = ("input", "output", "input_ref")
-
-# DeepLift says on every call that it sets (and removes) hooks; we check that ourselves.
-# A process-wide filter: warnings.catch_warnings() is not thread-safe.
-warnings.filterwarnings("ignore", message="Setting forward, backward hooks", category=UserWarning)
-
-
-@dataclass(frozen=True)
-class Attribution:
-    """Raw attributions of one beat.
-
-    ``waves`` is ``(4, WINDOW_SAMPLES)`` in the model's channel order (lead 1,
-    lead 2, lead 1 − template, lead 2 − template); ``scalars`` ``(N_SCALARS,)``.
-    ``delta`` is the completeness gap: sum of attributions minus the output change.
-    """
-
-    waves: np.ndarray
-    scalars: np.ndarray
-    output: float
-    baseline_output: float
-    delta: float
-
-
-# ------------------------------------------------------------------ torch side
-
-
-@functools.cache
-def _explained_module_class() -> type:
-    """The wrapper module, defined on first use so importing this module skips torch."""
-    from torch import nn
-
-    class ExplainedBeatModel(nn.Module):
-        """The beat network seen through a lead-major layout; optionally softmax output."""
-
-        def __init__(self, net: nn.Module, output: str) -> None:
-            super().__init__()
-            self.net = net
-            self.softmax = nn.Softmax(dim=1) if output == "probability" else None
-
-        def forward(self, waves: torch.Tensor, scalars: torch.Tensor) -> torch.Tensor:
-            b, leads, kinds, t = waves.shape
-            out = self.net(waves.transpose(1, 2).reshape(b, leads * kinds, t), scalars)
-            return self.softmax(out) if self.softmax is not None else out
-
-    return ExplainedBeatModel
-
-
-def explained_module(net: torch.nn.Module, output: str = "logit") -> torch.nn.Module:
-    """Wrap a beat network ``net(waves (B,4,T), scalars)`` for attribution."""
-    if output not in OUTPUTS:
-        raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
-    return _explained_module_class()(net, output).eval()
-
-
-@contextlib.contextmanager
-def no_leftover_hooks(module: torch.nn.Module) -> Iterator[None]:
-    """Remove every hook and Captum scratch attribute added to ``module`` inside the block."""
-    before = {
-        id(m): ({name: set(getattr(m, name, {}).keys()) for name in _HOOK_DICTS}, set(vars(m)))
-        for m in module.modules()
-    }
-    try:
-        yield
-    finally:
-        for m in module.modules():
-            hooks, attrs = before.get(id(m), ({}, set()))
-            for name in _HOOK_DICTS:
-                d = getattr(m, name, None)
-                if d:
-                    for key in [k for k in d if k not in hooks.get(name, set())]:
-                        del d[key]
-            for attr in _CAPTUM_SCRATCH:
-                if attr in vars(m) and attr not in attrs:
-                    delattr(m, attr)
-
-
-def attribute(
-    module: torch.nn.Module,
-    waves: np.ndarray,
-    scalars: np.ndarray,
-    baseline_waves: np.ndarray,
-    baseline_scalars: np.ndarray,
-    target: int,
-    *,
-    method: str = "ig",
-    n_steps: int = IG_STEPS,
-) -> Attribution:
-    """Attribute one output of ``module`` to its inputs, against a baseline.
-
-    Parameters
-    ----------
-    module
-        An :func:`explained_module` (lead-major inputs).
-    waves, baseline_waves
-        ``(4, T)`` model channels.
-    scalars, baseline_scalars
-        ``(N_SCALARS,)``.
-    target
-        Index of the output explained.
-    method
-        ``"ig"``, ``"deeplift"`` or ``"occlusion"``.
-    n_steps
-        Integration steps of Integrated Gradients.
-
-    Returns
-    -------
-    Attribution
-    """
-    import torch
-    from captum.attr import DeepLift, IntegratedGradients, Occlusion
-
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    x = (
-        torch.from_numpy(by_lead(waves)[None].copy()).requires_grad_(method != "occlusion"),
-        torch.from_numpy(scalars[None].copy()).requires_grad_(method != "occlusion"),
-    )
-    b = (
-        torch.from_numpy(by_lead(baseline_waves)[None].copy()),
-        torch.from_numpy(baseline_scalars[None].copy()),
-    )
-    with no_leftover_hooks(module), torch.enable_grad():
-        if method == "ig":
-            attrs = IntegratedGradients(module).attribute(
-                x, baselines=b, target=target, n_steps=n_steps, method="gausslegendre"
-            )
-        elif method == "deeplift":
-            attrs = DeepLift(module).attribute(x, baselines=b, target=target)
-        else:
-            window = (1, 2, OCCLUSION_WINDOW_SAMPLES)
-            stride = (1, 2, OCCLUSION_STRIDE_SAMPLES)
-            attrs = Occlusion(module).attribute(
-                x,
-                sliding_window_shapes=(window, (1,)),
-                strides=(stride, 1),
-                baselines=b,
-                target=target,
-                perturbations_per_eval=OCCLUSION_PER_EVAL,
-            )
-        with torch.no_grad():
-            out = module(*x)[0, target].item()  # fmt: skip
-            base_out = module(*b)[0, target].item()
-    a_w = by_channel(attrs[0][0].detach().numpy().astype(np.float64))
-    a_s = attrs[1][0].detach().numpy().astype(np.float64)
-    delta = float(a_w.sum() + a_s.sum() - (out - base_out))
-    return Attribution(a_w, a_s, out, base_out, delta)
-
-
-# ------------------------------------------------------------------ explainer
 
 
 class _Timer:
@@ -288,7 +130,12 @@ class Explainer:
         self.output = output
         self.ig_steps = ig_steps
         self._module = explained_module(self.classifier.module, output)
+        # An ensemble's bed call comes from its first network alone on the beats that
+        # network is sure of; those beats are explained through that network.
+        members = getattr(self.classifier.module, "members", None)
+        self._first = explained_module(members[0], output) if members else None
         self._random: torch.nn.Module | None = None
+        self._random_first: torch.nn.Module | None = None
         self._owner = threading.get_ident()
         if warm_up:
             self._warm_up()
@@ -308,11 +155,13 @@ class Explainer:
     def model_version(self) -> str:
         return self.classifier.version
 
-    def _predict(self, waves_by_lead: np.ndarray, scalars: np.ndarray) -> np.ndarray:
+    def _predict(
+        self, waves_by_lead: np.ndarray, scalars: np.ndarray, module: torch.nn.Module | None = None
+    ) -> np.ndarray:
         import torch
 
         with torch.inference_mode():
-            logits = self._module.net(
+            logits = (module or self._module).net(
                 torch.from_numpy(np.ascontiguousarray(by_channel(waves_by_lead), dtype=np.float32)),
                 torch.from_numpy(np.ascontiguousarray(scalars, dtype=np.float32)),
             )
@@ -336,16 +185,22 @@ class Explainer:
             request.sample_offset, request.context_beats,
         )  # fmt: skip
         timer.lap("context")
+        module, networks = self._module, self._networks_text()
+        if self._first is not None:
+            p_first = self._predict(by_lead(ctx.waves[None]), ctx.scalars[None], self._first)
+            if first_member_decides(p_first)[0]:
+                module, networks = self._first, "the first network (sure of this beat)"
+        predict = functools.partial(self._predict, module=module)
         bw, bs = template_baseline(ctx)
-        probs = self._predict(by_lead(np.stack([ctx.waves, bw])), np.stack([ctx.scalars, bs]))
+        probs = predict(by_lead(np.stack([ctx.waves, bw])), np.stack([ctx.scalars, bs]))
         p_beat, p_base = probs[0], probs[1]
         baseline_kind = "template"
         if int(beat_calls(p_base[None])[0]) != CLASSES.index("N") and len(ctx.history_waves):
-            history_probs = self._predict(by_lead(ctx.history_waves), ctx.history_scalars)
+            history_probs = predict(by_lead(ctx.history_waves), ctx.history_scalars)
             recent = recent_normal_baseline(ctx, history_probs)
             if recent is not None:
                 bw, bs = recent
-                p_base = self._predict(by_lead(bw[None]), bs[None])[0]
+                p_base = predict(by_lead(bw[None]), bs[None])[0]
                 baseline_kind = "recent_normal"
             else:
                 baseline_kind = "template_not_normal"
@@ -365,7 +220,7 @@ class Explainer:
         target = CLASSES.index(explained)
         timer.lap("baseline")
         attr = attribute(
-            self._module, ctx.waves, ctx.scalars, bw, bs, target,
+            module, ctx.waves, ctx.scalars, bw, bs, target,
             method=request.method, n_steps=self.ig_steps,
         )  # fmt: skip
         timer.lap("attribution")
@@ -392,7 +247,7 @@ class Explainer:
         faith = None
         if request.faithfulness:
             faith = self._faithfulness(
-                ctx, bw, bs, attr, lead_attr, target, informative, request.method, timer
+                module, ctx, bw, bs, attr, lead_attr, target, informative, request.method, timer
             )
         total = round(sum(timer.wall.values()), 3)
         to_display = ft.MODEL_FS_HZ / request.fs_hz  # attribution per display sample
@@ -412,7 +267,7 @@ class Explainer:
             segment_bounds_s=dict(delin.spans()),
             measurements={**measurements, "delineation": delin.to_dict()},
             method=request.method,
-            method_settings=self._settings(request.method),
+            method_settings={**self._settings(request.method), "networks": networks},
             time_s=view["time_s"],
             fs_hz=float(request.fs_hz),
             waveform_mv=view["waveform_mv"],
@@ -458,6 +313,20 @@ class Explainer:
             },
         )
 
+    def _randomised(self, module: torch.nn.Module) -> torch.nn.Module:
+        """The same network with randomised weights (made once; the randomisation check)."""
+        if module is self._first:
+            if self._random_first is None:
+                self._random_first = explained_module(fa.randomised_copy(module.net), self.output)
+            return self._random_first
+        if self._random is None:
+            self._random = explained_module(fa.randomised_copy(module.net), self.output)
+        return self._random
+
+    def _networks_text(self) -> str:
+        members = getattr(self.classifier.module, "members", None)
+        return f"the mean of {len(members)} networks" if members else "one network"
+
     def _settings(self, method: str) -> dict[str, object]:
         base: dict[str, object] = {"output": self.output, "baseline": "patient template"}
         if method == "ig":
@@ -473,6 +342,7 @@ class Explainer:
 
     def _faithfulness(
         self,
+        module: torch.nn.Module,
         ctx: BeatContext,
         bw: np.ndarray,
         bs: np.ndarray,
@@ -489,7 +359,8 @@ class Explainer:
         rr_units = np.zeros(ft.N_SCALARS, dtype=bool)
         rr_units[: ft.N_RR_FEATURES] = ~np.isclose(ctx.scalars, bs)[: ft.N_RR_FEATURES]
         deletion = fa.deletion_test(
-            self._predict, by_lead(ctx.waves), ctx.scalars, by_lead(bw), bs,
+            functools.partial(self._predict, module=module), by_lead(ctx.waves), ctx.scalars,
+            by_lead(bw), bs,
             lead_attr, attr.scalars, target, wave_units=units, scalar_units=rr_units,
         )  # fmt: skip
         timer.lap("deletion")
@@ -503,7 +374,7 @@ class Explainer:
             torch.from_numpy(attr.scalars[None].astype(np.float32)),
         )
         infid = fa.infidelity_score(
-            self._module,
+            module,
             x,
             b,
             a,
@@ -511,10 +382,8 @@ class Explainer:
             scalar_noise_mask=torch.from_numpy(rr_units.astype(np.float32)),
         )
         timer.lap("infidelity")
-        if self._random is None:
-            self._random = explained_module(fa.randomised_copy(self._module.net), self.output)
         rand = attribute(
-            self._random, ctx.waves, ctx.scalars, bw, bs, target,
+            self._randomised(module), ctx.waves, ctx.scalars, bw, bs, target,
             method=method, n_steps=RANDOMISATION_IG_STEPS,
         )  # fmt: skip
         rand_lead = rand.waves[: ft.MAX_LEADS] + rand.waves[ft.MAX_LEADS :]

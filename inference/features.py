@@ -45,6 +45,8 @@ from typing import Final
 
 import numpy as np
 
+from inference.nanstats import nanmean_last, nanmedian_last, sliding_median
+
 #: Bump when anything below changes what the model sees; weights files record it.
 FEATURES_VERSION: Final = "1"
 MODEL_FS_HZ: Final = 128.0
@@ -181,7 +183,7 @@ def filtered_windows(
         # Gaps are filled with the window's median; only gappy windows pay for it.
         rows = raw[gappy]
         ok[gappy] = np.isnan(rows).mean(axis=1) < ABSENT_NAN_FRACTION
-        fill = np.nan_to_num(_nanmedian_last(rows), nan=0.0)
+        fill = np.nan_to_num(nanmedian_last(rows), nan=0.0)
         raw[gappy] = np.where(np.isnan(rows), fill[:, None], rows)
     filtered = raw @ op
     # A flat (lead-off) window stays flat after filtering; checking it here is cheaper.
@@ -213,69 +215,6 @@ def _gather_windows(leads: np.ndarray, centres: np.ndarray, before: int, after: 
     out = np.empty((src.shape[0], len(centres), width), dtype=src.dtype)
     for lead in range(src.shape[0]):
         out[lead] = np.lib.stride_tricks.sliding_window_view(src[lead], width)[starts]
-    return out
-
-
-def _nanmedian_last(x: np.ndarray) -> np.ndarray:
-    """Median over the last axis ignoring NaN (NaN where all are NaN); faster than np.nanmedian."""
-    width = x.shape[-1]
-    nan = np.isnan(x)
-    gappy = nan.any(axis=-1)
-    out = np.empty(x.shape[:-1], dtype=np.result_type(x, np.float32))
-    whole = ~gappy
-    if whole.any():
-        lo, hi = (width - 1) // 2, width // 2
-        part = np.partition(x[whole], (lo, hi), axis=-1)
-        out[whole] = 0.5 * (part[..., lo] + part[..., hi])
-    if gappy.any():
-        rows = x[gappy]
-        ordered = np.sort(rows, axis=-1)  # NaN sorts last
-        count = (~nan[gappy]).sum(axis=-1)
-        lo_i = np.maximum((count - 1) // 2, 0)[:, None]
-        hi_i = np.minimum(np.maximum(count // 2, 0), width - 1)[:, None]
-        mid = (
-            0.5
-            * (np.take_along_axis(ordered, lo_i, -1) + np.take_along_axis(ordered, hi_i, -1))[:, 0]
-        )
-        out[gappy] = np.where(count > 0, mid, np.nan)
-    return out
-
-
-def _nanmean_last(x: np.ndarray) -> np.ndarray:
-    """Mean over the last axis ignoring NaN (NaN where all are NaN)."""
-    ok = ~np.isnan(x)
-    count = ok.sum(axis=-1)
-    total = np.where(ok, x, 0.0).sum(axis=-1)
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
-def _sliding_median(seq: np.ndarray, width: int) -> np.ndarray:
-    """Median of each window ``seq[j : j + width]`` ignoring NaN (NaN where all are NaN).
-
-    Equal to :func:`_nanmedian_last` of the stacked windows, but NaN-free windows
-    come from two rank filters (the two middle order statistics) instead of a
-    partition per window: ten times faster for the long RR median.
-    """
-    from scipy.ndimage import rank_filter
-
-    seq = np.asarray(seq, dtype=np.float64)
-    n_out = len(seq) - width + 1
-    if n_out <= 0:
-        return np.empty(0, dtype=np.float64)
-    lo_rank, hi_rank = (width - 1) // 2, width // 2
-    centre = width // 2  # where scipy centres a window of this width
-    nan = np.isnan(seq)
-    # NaN would upset the filter's running order for later windows too; gappy windows
-    # are redone below, so any finite stand-in serves.
-    finite = np.where(nan, 0.0, seq) if nan.any() else seq
-    lo = rank_filter(finite, lo_rank, size=width, mode="nearest")
-    hi = lo if hi_rank == lo_rank else rank_filter(finite, hi_rank, size=width, mode="nearest")
-    out = 0.5 * (lo[centre : centre + n_out] + hi[centre : centre + n_out])
-    nan_count = np.concatenate([[0], np.cumsum(nan)])
-    gappy = np.flatnonzero(nan_count[width:] - nan_count[:n_out] > 0)
-    if len(gappy):
-        windows = np.lib.stride_tricks.sliding_window_view(seq, width)[gappy]
-        out[gappy] = _nanmedian_last(windows)
     return out
 
 
@@ -332,12 +271,12 @@ def rr_features(
 
     def trailing_median(depth: int) -> np.ndarray:
         if len(targets) > 1 and not np.all(np.diff(targets) == 1):
-            return _nanmedian_last(windowed(depth))
+            return nanmedian_last(windowed(depth))
         first = int(targets[0]) - depth + 1 if len(targets) else 0
         seq = rr[max(first, 0) : int(targets[-1]) + 1] if len(targets) else rr[:0]
         if first < 0:
             seq = np.concatenate([np.full(-first, np.nan), seq])
-        return _sliding_median(seq, depth)
+        return sliding_median(seq, depth)
 
     recent32 = windowed(RR_BASELINE_BEATS)
     baseline = trailing_median(RR_BASELINE_BEATS)
@@ -345,10 +284,10 @@ def rr_features(
     near = np.abs(recent32 - baseline[:, None]) <= 0.1 * baseline[:, None]
     regular = near.sum(axis=1) / np.maximum((~np.isnan(recent32)).sum(axis=1), 1)
     long_baseline = trailing_median(RR_LONG_BEATS)
-    local = _nanmean_last(windowed(RR_LOCAL_BEATS))
+    local = nanmean_last(windowed(RR_LOCAL_BEATS))
     prev = rr_nan[np.where(targets >= 1, targets - 1, targets)]
     steps = np.abs(np.diff(windowed(RR_IRREGULARITY_BEATS), axis=1))
-    irregular = np.nan_to_num(_nanmean_last(steps) / baseline, nan=0.0)
+    irregular = np.nan_to_num(nanmean_last(steps) / baseline, nan=0.0)
     feats = np.stack(
         [
             np.log(pre / baseline),
@@ -480,7 +419,7 @@ def _advance_scale(amplitude: np.ndarray, state: PatientState) -> np.ndarray:
     """Running QRS amplitude (median of this beat and the 16 before) per lead."""
     k = AMPLITUDE_HISTORY_BEATS
     amp_all = np.concatenate([state.amplitudes, amplitude.astype(np.float64)], axis=0)
-    scale = np.stack([_sliding_median(amp_all[:, lead], k + 1) for lead in range(MAX_LEADS)], 1)
+    scale = np.stack([sliding_median(amp_all[:, lead], k + 1) for lead in range(MAX_LEADS)], 1)
     state.amplitudes = amp_all[-k:].copy()
     return np.where(np.isfinite(scale), np.maximum(scale, MIN_AMPLITUDE_MV), 1.0).astype(np.float32)
 

@@ -6,7 +6,7 @@ whole record in large blocks), so what a clinician sees live is what the
 offline report scores.
 
 Stages: :class:`~inference.qrs.StreamingQrsDetector` on the primary lead →
-:class:`~inference.beats.StreamingBeatClassifier` on up to two leads → each
+:class:`~inference.beat_stream.StreamingBeatClassifier` on up to two leads → each
 beat gets the signal quality of the second it falls in.
 """
 
@@ -101,7 +101,7 @@ class BedAnalyzer:
         *,
         first_index: int = 0,
     ) -> None:
-        from inference.beats import StreamingBeatClassifier  # noqa: PLC0415
+        from inference.beat_stream import StreamingBeatClassifier  # noqa: PLC0415
 
         self.fs_hz = float(fs_hz)
         self.n_leads = max(1, min(int(n_leads), 2))

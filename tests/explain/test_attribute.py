@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from explain import SEGMENT_NAMES
-from explain.attribute import Explainer, attribute, explain_beat, explained_module
+from explain.attribute import Explainer, explain_beat
 from explain.context import (
     BeatRequest,
     beat_context,
@@ -20,6 +20,7 @@ from explain.context import (
     rr_baseline,
     template_baseline,
 )
+from explain.methods import attribute, explained_module
 from explain.worker import ExplainerThread
 from inference import features as ft
 from inference.beats import CLASSES, BeatClassifier, BeatCNNConfig, save_beat_model
@@ -107,6 +108,29 @@ def test_an_ensemble_is_explained_like_one_network(
     assert exp.method == method and np.isclose(sum(exp.probabilities.values()), 1.0, atol=1e-4)
     assert np.all(np.isfinite(exp.attribution)) and np.all(np.isfinite(exp.channel_attribution))
     assert hooks_left(ex._module) == [] and hooks_left(ex.classifier.module) == []
+
+
+def test_a_beat_the_first_network_decides_is_explained_through_that_network(
+    sure_first_ensemble, ensemble_classifier, demo_119, hooks_left
+):
+    ex = Explainer.from_classifier(sure_first_ensemble, warm_up=False)
+    exp = ex.explain(_request(demo_119, _v_beat(demo_119)))
+    assert exp.method_settings["networks"] == "the first network (sure of this beat)"
+    # What the bed's classifier gives this beat: the first network's probabilities.
+    ctx = beat_context(demo_119["leads"], demo_119["fs"], demo_119["peaks"], _v_beat(demo_119))
+    bed = sure_first_ensemble.classify_inputs(
+        ft.BeatInputs(ctx.waves[None].astype(np.float32), ctx.scalars[None].astype(np.float32))
+    )[0]
+    np.testing.assert_allclose([exp.probabilities[c] for c in CLASSES], bed, atol=1e-5)
+    assert exp.predicted == "V"
+    # Completeness holds for the function that was explained.
+    change = exp.completeness["output_change"]
+    assert abs(exp.completeness["gap"]) <= 0.05 * abs(change) + 1e-4
+    assert hooks_left(ex._first) == [] and ex._random_first is not None
+    # A random first network is sure of nothing: the mean of all three is explained.
+    plain = Explainer.from_classifier(ensemble_classifier, warm_up=False)
+    other = plain.explain(_request(demo_119, _v_beat(demo_119), faithfulness=False))
+    assert other.method_settings["networks"] == "the mean of 3 networks"
 
 
 @pytest.mark.parametrize("method", ["ig", "deeplift", "occlusion"])
@@ -288,7 +312,7 @@ def test_explainer_thread_explains_on_its_own_thread(cnn_classifier, demo_119):
 
 
 def test_hook_guard_removes_only_what_was_added(cnn_classifier, hooks_left):
-    from explain.attribute import no_leftover_hooks
+    from explain.methods import no_leftover_hooks
 
     module = explained_module(cnn_classifier.module)
     keep = module.net.head[0].register_forward_hook(lambda *a: None)  # the owner's hook stays
@@ -309,7 +333,8 @@ def test_importing_explain_pulls_in_no_qt_torch_or_captum():
     import sys
 
     code = (
-        "import sys, explain, explain.attribute, explain.context, explain.segments, "
+        "import sys, explain, explain.attribute, explain.methods, explain.context, "
+        "explain.segments, "
         "explain.faithfulness, explain.rhythm, explain.worker, explain.cli\n"
         "print(sorted(m for m in ('PySide6', 'pyqtgraph', 'torch', 'captum', 'matplotlib') "
         "if m in sys.modules))"

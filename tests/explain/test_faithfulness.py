@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from explain import faithfulness as fa
-from explain.attribute import attribute, explained_module
+from explain.methods import attribute, explained_module
 from inference import features as ft
 
 T = ft.WINDOW_SAMPLES

@@ -14,6 +14,7 @@ import pytest
 import wfdb
 
 from inference import features as ft
+from inference.beat_stream import StreamingBeatClassifier
 from inference.beats import (
     AAMI_CLASS_OF_SYMBOL,
     CLASSES,
@@ -24,7 +25,6 @@ from inference.beats import (
     S_OVER_N_WEIGHT,
     BeatClassifier,
     BeatCNNConfig,
-    StreamingBeatClassifier,
     beat_calls,
     build_beat_cnn,
     save_beat_model,

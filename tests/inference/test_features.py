@@ -84,19 +84,6 @@ def test_template_state_carries_across_calls_and_patients() -> None:
     np.testing.assert_allclose(np.concatenate(parts, axis=1), whole, atol=1e-5)
 
 
-def test_sliding_median_equals_median_of_each_window() -> None:
-    rng = np.random.default_rng(7)
-    seq = rng.normal(size=400)
-    seq[:20] = np.nan  # a record's start: history not there yet
-    seq[150:153] = np.nan  # a gap in the middle
-    seq[300:340] = 1.25  # ties
-    for width in (1, 2, 17, 32, 256):
-        windows = np.lib.stride_tricks.sliding_window_view(seq, width)
-        want = ft._nanmedian_last(windows)
-        np.testing.assert_array_equal(ft._sliding_median(seq, width), want)
-    assert ft._sliding_median(seq[:10], 32).shape == (0,)
-
-
 def test_rr_features_same_for_any_target_order() -> None:
     rng = np.random.default_rng(8)
     peaks = np.cumsum(rng.integers(200, 400, size=600))
