@@ -128,11 +128,10 @@ class Explanation:
     explained_class
         The class whose evidence is shown (the called one unless asked otherwise).
     probabilities
-        The network's class probabilities for this beat alone, from the function
-        the attributions explain: for an ensemble, as the bed's classifier
-        computes them, its first network alone where that network is sure of
-        the beat, else the members' mean (``method_settings["networks"]`` says
-        which).
+        The network's class probabilities for this beat alone (an ensemble's
+        members averaged: the function the attributions explain, the same for
+        every beat; the bed's analyzer lets the first member decide alone on
+        beats it is sure of, so its figure for such a beat can differ a little).
     called, called_probabilities
         The bed's final call and its probabilities: the network's, with V and F
         weighed against the patient's look-alike earlier beats

@@ -59,7 +59,7 @@ from explain.methods import (
     explained_module,
 )
 from inference import features as ft
-from inference.beats import CLASSES, BeatClassifier, beat_calls, first_member_decides
+from inference.beats import CLASSES, BeatClassifier, beat_calls
 
 if TYPE_CHECKING:
     import torch
@@ -130,12 +130,7 @@ class Explainer:
         self.output = output
         self.ig_steps = ig_steps
         self._module = explained_module(self.classifier.module, output)
-        # An ensemble's bed call comes from its first network alone on the beats that
-        # network is sure of; those beats are explained through that network.
-        members = getattr(self.classifier.module, "members", None)
-        self._first = explained_module(members[0], output) if members else None
         self._random: torch.nn.Module | None = None
-        self._random_first: torch.nn.Module | None = None
         self._owner = threading.get_ident()
         if warm_up:
             self._warm_up()
@@ -185,11 +180,10 @@ class Explainer:
             request.sample_offset, request.context_beats,
         )  # fmt: skip
         timer.lap("context")
-        module, networks = self._module, self._networks_text()
-        if self._first is not None:
-            p_first = self._predict(by_lead(ctx.waves[None]), ctx.scalars[None], self._first)
-            if first_member_decides(p_first)[0]:
-                module, networks = self._first, "the first network (sure of this beat)"
+        # An ensemble is explained as one function, its members' mean, on every beat
+        # (the bed lets its first network decide alone on beats that network is sure
+        # of; explaining those through it would make like beats look unlike).
+        module = self._module
         predict = functools.partial(self._predict, module=module)
         bw, bs = template_baseline(ctx)
         probs = predict(by_lead(np.stack([ctx.waves, bw])), np.stack([ctx.scalars, bs]))
@@ -267,7 +261,7 @@ class Explainer:
             segment_bounds_s=dict(delin.spans()),
             measurements={**measurements, "delineation": delin.to_dict()},
             method=request.method,
-            method_settings={**self._settings(request.method), "networks": networks},
+            method_settings=self._settings(request.method),
             time_s=view["time_s"],
             fs_hz=float(request.fs_hz),
             waveform_mv=view["waveform_mv"],
@@ -315,17 +309,9 @@ class Explainer:
 
     def _randomised(self, module: torch.nn.Module) -> torch.nn.Module:
         """The same network with randomised weights (made once; the randomisation check)."""
-        if module is self._first:
-            if self._random_first is None:
-                self._random_first = explained_module(fa.randomised_copy(module.net), self.output)
-            return self._random_first
         if self._random is None:
             self._random = explained_module(fa.randomised_copy(module.net), self.output)
         return self._random
-
-    def _networks_text(self) -> str:
-        members = getattr(self.classifier.module, "members", None)
-        return f"the mean of {len(members)} networks" if members else "one network"
 
     def _settings(self, method: str) -> dict[str, object]:
         base: dict[str, object] = {"output": self.output, "baseline": "patient template"}

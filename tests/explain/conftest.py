@@ -81,19 +81,6 @@ def ensemble_classifier() -> BeatClassifier:
 
 
 @pytest.fixture(scope="session")
-def sure_first_ensemble() -> BeatClassifier:
-    """An ensemble whose first network is sure of V on every beat (it decides alone)."""
-    import torch
-
-    from inference.beats import CLASSES
-
-    ensemble = random_ensemble()
-    with torch.no_grad():
-        ensemble.members[0].head[3].bias[CLASSES.index("V")] += 12.0
-    return as_classifier(ensemble)
-
-
-@pytest.fixture(scope="session")
 def demo_119() -> dict:
     """First 90 s of MIT-BIH 119 (MLII, V1) with its reference beats (real WFDB files)."""
     fs = 360.0

@@ -110,29 +110,6 @@ def test_an_ensemble_is_explained_like_one_network(
     assert hooks_left(ex._module) == [] and hooks_left(ex.classifier.module) == []
 
 
-def test_a_beat_the_first_network_decides_is_explained_through_that_network(
-    sure_first_ensemble, ensemble_classifier, demo_119, hooks_left
-):
-    ex = Explainer.from_classifier(sure_first_ensemble, warm_up=False)
-    exp = ex.explain(_request(demo_119, _v_beat(demo_119)))
-    assert exp.method_settings["networks"] == "the first network (sure of this beat)"
-    # What the bed's classifier gives this beat: the first network's probabilities.
-    ctx = beat_context(demo_119["leads"], demo_119["fs"], demo_119["peaks"], _v_beat(demo_119))
-    bed = sure_first_ensemble.classify_inputs(
-        ft.BeatInputs(ctx.waves[None].astype(np.float32), ctx.scalars[None].astype(np.float32))
-    )[0]
-    np.testing.assert_allclose([exp.probabilities[c] for c in CLASSES], bed, atol=1e-5)
-    assert exp.predicted == "V"
-    # Completeness holds for the function that was explained.
-    change = exp.completeness["output_change"]
-    assert abs(exp.completeness["gap"]) <= 0.05 * abs(change) + 1e-4
-    assert hooks_left(ex._first) == [] and ex._random_first is not None
-    # A random first network is sure of nothing: the mean of all three is explained.
-    plain = Explainer.from_classifier(ensemble_classifier, warm_up=False)
-    other = plain.explain(_request(demo_119, _v_beat(demo_119), faithfulness=False))
-    assert other.method_settings["networks"] == "the mean of 3 networks"
-
-
 @pytest.mark.parametrize("method", ["ig", "deeplift", "occlusion"])
 def test_explain_leaves_no_hooks(method, cnn_classifier, demo_119, hooks_left):
     ex = Explainer.from_classifier(cnn_classifier, warm_up=False)
