@@ -23,7 +23,6 @@ module is left without hooks afterwards, also when the method raises.
 from __future__ import annotations
 
 import copy
-import functools
 import logging
 import math
 import threading
@@ -150,13 +149,11 @@ class Explainer:
     def model_version(self) -> str:
         return self.classifier.version
 
-    def _predict(
-        self, waves_by_lead: np.ndarray, scalars: np.ndarray, module: torch.nn.Module | None = None
-    ) -> np.ndarray:
+    def _predict(self, waves_by_lead: np.ndarray, scalars: np.ndarray) -> np.ndarray:
         import torch
 
         with torch.inference_mode():
-            logits = (module or self._module).net(
+            logits = self._module.net(
                 torch.from_numpy(np.ascontiguousarray(by_channel(waves_by_lead), dtype=np.float32)),
                 torch.from_numpy(np.ascontiguousarray(scalars, dtype=np.float32)),
             )
@@ -180,21 +177,16 @@ class Explainer:
             request.sample_offset, request.context_beats,
         )  # fmt: skip
         timer.lap("context")
-        # An ensemble is explained as one function, its members' mean, on every beat
-        # (the bed lets its first network decide alone on beats that network is sure
-        # of; explaining those through it would make like beats look unlike).
-        module = self._module
-        predict = functools.partial(self._predict, module=module)
         bw, bs = template_baseline(ctx)
-        probs = predict(by_lead(np.stack([ctx.waves, bw])), np.stack([ctx.scalars, bs]))
+        probs = self._predict(by_lead(np.stack([ctx.waves, bw])), np.stack([ctx.scalars, bs]))
         p_beat, p_base = probs[0], probs[1]
         baseline_kind = "template"
         if int(beat_calls(p_base[None])[0]) != CLASSES.index("N") and len(ctx.history_waves):
-            history_probs = predict(by_lead(ctx.history_waves), ctx.history_scalars)
+            history_probs = self._predict(by_lead(ctx.history_waves), ctx.history_scalars)
             recent = recent_normal_baseline(ctx, history_probs)
             if recent is not None:
                 bw, bs = recent
-                p_base = predict(by_lead(bw[None]), bs[None])[0]
+                p_base = self._predict(by_lead(bw[None]), bs[None])[0]
                 baseline_kind = "recent_normal"
             else:
                 baseline_kind = "template_not_normal"
@@ -214,7 +206,7 @@ class Explainer:
         target = CLASSES.index(explained)
         timer.lap("baseline")
         attr = attribute(
-            module, ctx.waves, ctx.scalars, bw, bs, target,
+            self._module, ctx.waves, ctx.scalars, bw, bs, target,
             method=request.method, n_steps=self.ig_steps,
         )  # fmt: skip
         timer.lap("attribution")
@@ -241,7 +233,7 @@ class Explainer:
         faith = None
         if request.faithfulness:
             faith = self._faithfulness(
-                module, ctx, bw, bs, attr, lead_attr, target, informative, request.method, timer
+                ctx, bw, bs, attr, lead_attr, target, informative, request.method, timer
             )
         total = round(sum(timer.wall.values()), 3)
         to_display = ft.MODEL_FS_HZ / request.fs_hz  # attribution per display sample
@@ -307,12 +299,6 @@ class Explainer:
             },
         )
 
-    def _randomised(self, module: torch.nn.Module) -> torch.nn.Module:
-        """The same network with randomised weights (made once; the randomisation check)."""
-        if self._random is None:
-            self._random = explained_module(fa.randomised_copy(module.net), self.output)
-        return self._random
-
     def _settings(self, method: str) -> dict[str, object]:
         base: dict[str, object] = {"output": self.output, "baseline": "patient template"}
         if method == "ig":
@@ -328,7 +314,6 @@ class Explainer:
 
     def _faithfulness(
         self,
-        module: torch.nn.Module,
         ctx: BeatContext,
         bw: np.ndarray,
         bs: np.ndarray,
@@ -345,8 +330,7 @@ class Explainer:
         rr_units = np.zeros(ft.N_SCALARS, dtype=bool)
         rr_units[: ft.N_RR_FEATURES] = ~np.isclose(ctx.scalars, bs)[: ft.N_RR_FEATURES]
         deletion = fa.deletion_test(
-            functools.partial(self._predict, module=module), by_lead(ctx.waves), ctx.scalars,
-            by_lead(bw), bs,
+            self._predict, by_lead(ctx.waves), ctx.scalars, by_lead(bw), bs,
             lead_attr, attr.scalars, target, wave_units=units, scalar_units=rr_units,
         )  # fmt: skip
         timer.lap("deletion")
@@ -360,7 +344,7 @@ class Explainer:
             torch.from_numpy(attr.scalars[None].astype(np.float32)),
         )
         infid = fa.infidelity_score(
-            module,
+            self._module,
             x,
             b,
             a,
@@ -368,8 +352,10 @@ class Explainer:
             scalar_noise_mask=torch.from_numpy(rr_units.astype(np.float32)),
         )
         timer.lap("infidelity")
+        if self._random is None:
+            self._random = explained_module(fa.randomised_copy(self._module.net), self.output)
         rand = attribute(
-            self._randomised(module), ctx.waves, ctx.scalars, bw, bs, target,
+            self._random, ctx.waves, ctx.scalars, bw, bs, target,
             method=method, n_steps=RANDOMISATION_IG_STEPS,
         )  # fmt: skip
         rand_lead = rand.waves[: ft.MAX_LEADS] + rand.waves[ft.MAX_LEADS :]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,15 +18,10 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
-from explain.context import (
-    by_channel,
-    by_lead,
-)
+from explain.context import by_channel, by_lead
 
 if TYPE_CHECKING:
     import torch
-
-logger = logging.getLogger(__name__)
 
 METHODS: Final = ("ig", "deeplift", "occlusion")
 OUTPUTS: Final = ("logit", "probability")
