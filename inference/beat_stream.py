@@ -25,8 +25,8 @@ class StreamingBeatClassifier:
 
     Push each new block of samples together with the R peaks detected so far
     that are not yet pushed; each call returns the beats whose context became
-    complete (0.5 s of signal after the peak and the next peak, or 3 s of
-    signal with no next peak). Probabilities equal those of
+    complete (0.5 s of signal after the peak, and the next peak or, without
+    one, no peak possible within 3 s of it). Probabilities equal those of
     :meth:`BeatClassifier.classify` on the whole record (to float rounding; a
     beat sitting within rounding of a threshold, such as the first ensemble
     member's sure-normal probability or the memory's look-alike limit, may
