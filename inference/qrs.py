@@ -56,7 +56,7 @@ from typing import Final
 
 import numpy as np
 
-from inference.qrs_frontend import Candidate, QrsFrontEnd
+from inference.qrs_frontend import Candidate, QrsFrontEnd, unfound_lag_samples
 from inference.qrs_quality import (
     QUALITY_FLAT,
     QUALITY_GAP,
@@ -517,6 +517,13 @@ class StreamingQrsDetector:
                 )
             )
             self._measured = done
+
+
+def settled_lag_samples(fs_hz: float, params: QrsParameters | None = None) -> int:
+    """How far :attr:`StreamingQrsDetector.settled_until` trails the newest sample
+    when no candidate awaits a decision (a stop, for instance)."""
+    p = params or QrsParameters()
+    return unfound_lag_samples(fs_hz, p.peak_halfwidth_s, p.r_search_s)
 
 
 def detect_qrs(ecg: np.ndarray, fs_hz: float, params: QrsParameters | None = None) -> QrsResult:

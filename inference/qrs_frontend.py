@@ -71,6 +71,20 @@ class History:
             self.start += drop
 
 
+def samples_of(seconds: float, fs_hz: float) -> int:
+    """A duration as a whole number of samples, at least one."""
+    return max(1, int(round(seconds * fs_hz)))
+
+
+def unfound_lag_samples(fs_hz: float, peak_halfwidth_s: float, r_search_s: float) -> int:
+    """How far :attr:`QrsFrontEnd.first_unfound_r` trails the newest sample.
+
+    A candidate is confirmed one half-width after its energy peak, and its R
+    wave may lie up to the R-wave search before that peak.
+    """
+    return samples_of(peak_halfwidth_s, fs_hz) + samples_of(r_search_s, fs_hz)
+
+
 class QrsFrontEnd:
     """Filters and candidate finder of one lead (one thread).
 
@@ -106,11 +120,10 @@ class QrsFrontEnd:
         self.fs_hz = float(fs_hz)
         self._band = StreamingFilter(design_bandpass(fs_hz, band_hz[0], band_hz[1], 2))
         self._baseline = StreamingFilter(design_highpass(fs_hz, baseline_hz, baseline_order))
-        sec = lambda s: max(1, int(round(s * fs_hz)))  # noqa: E731
-        self.h = sec(peak_halfwidth_s)
-        self._r_search = sec(r_search_s)
-        self._gap_reset = sec(gap_reset_s)
-        self._energy = StreamingMovingRms(sec(integration_s), _MAX_SLOPE_MV_PER_S)
+        self.h = samples_of(peak_halfwidth_s, fs_hz)
+        self._r_search = samples_of(r_search_s, fs_hz)
+        self._gap_reset = samples_of(gap_reset_s, fs_hz)
+        self._energy = StreamingMovingRms(samples_of(integration_s, fs_hz), _MAX_SLOPE_MV_PER_S)
         self.n = 0  # samples received
         self._last_band = np.nan
         # History starts with silent padding at negative indices so that
@@ -130,7 +143,11 @@ class QrsFrontEnd:
 
     @property
     def first_unfound_r(self) -> int:
-        """No candidate found after now has its R wave before this sample."""
+        """No candidate found after now has its R wave before this sample.
+
+        While data streams in it trails the newest sample by
+        :func:`unfound_lag_samples`.
+        """
         return self._scanned - self._r_search
 
     def push(self, x: np.ndarray) -> list[Candidate]:

@@ -175,7 +175,7 @@ def live_arrival_samples(
         False for a detection-only analyzer (no classifier wait).
     """
     from inference.features import CONTEXT_AFTER_S, POST_RR_CAP_S  # noqa: PLC0415
-    from inference.qrs import LATENCY_S, QrsParameters  # noqa: PLC0415
+    from inference.qrs import LATENCY_S, settled_lag_samples  # noqa: PLC0415
 
     r = np.asarray(beat_samples, dtype=np.int64)
     latency = int(np.ceil((LATENCY_S + 0.1) * fs_hz))
@@ -183,9 +183,7 @@ def live_arrival_samples(
         return r + int(np.ceil(LATENCY_S * fs_hz))
     after = r + int(np.ceil(CONTEXT_AFTER_S * fs_hz)) + 1
     nxt = np.concatenate((r[1:] + latency, [np.iinfo(np.int64).max]))
-    qrs = QrsParameters()
-    settle_lag = max(1, round(qrs.peak_halfwidth_s * fs_hz)) + max(1, round(qrs.r_search_s * fs_hz))
-    cap = r + int(np.ceil(POST_RR_CAP_S * fs_hz)) + settle_lag
+    cap = r + int(np.ceil(POST_RR_CAP_S * fs_hz)) + settled_lag_samples(fs_hz)
     return np.maximum(after, np.minimum(nxt, cap))
 
 
